@@ -1,0 +1,4 @@
+//! Pure logic of pg_dialer. Nothing in this crate touches PostgreSQL, so all of
+//! it is tested with a plain `cargo test -p pg_dialer_core`.
+
+pub mod claims;

@@ -1,0 +1,116 @@
+//! Who is calling: the glue between PostgREST's `request.jwt.claims` setting
+//! and the pure claims parser of `pg_dialer_core`.
+//!
+//! Policies call `dialer.uid()` and `dialer.is_admin()` rather than
+//! `auth.uid()`: these functions belong to the extension, so a `pg_restore`
+//! recreates them with `CREATE EXTENSION` before any policy needs them.
+
+use pg_dialer_core::claims::{parse_identity, Identity};
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use std::ffi::CStr;
+
+/// The identity of the current request. An untrustworthy claims setting is an
+/// authorization error (42501), never an anonymous request.
+pub fn current_identity() -> Identity {
+    parse_identity(claims_setting().as_deref()).unwrap_or_else(|err| {
+        ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            err.to_string(),
+            "pg_dialer::identity",
+        )
+        .report(PgLogLevel::ERROR);
+        unreachable!("an ERROR report does not return")
+    })
+}
+
+fn claims_setting() -> Option<String> {
+    // SAFETY: GetConfigOption with missing_ok=true returns NULL or a pointer to
+    // a NUL-terminated string owned by the GUC machinery, valid until the
+    // setting changes; we copy it out at once.
+    unsafe {
+        let value = pg_sys::GetConfigOption(c"request.jwt.claims".as_ptr(), true, false);
+        (!value.is_null()).then(|| CStr::from_ptr(value).to_string_lossy().into_owned())
+    }
+}
+
+#[pg_schema]
+pub mod dialer {
+    use pgrx::prelude::*;
+
+    /// The current user: the `sub` claim of `request.jwt.claims`, or NULL.
+    #[pg_extern(stable, strict, parallel_safe)]
+    pub fn uid() -> Option<pgrx::Uuid> {
+        super::current_identity()
+            .user_id
+            .map(|id| pgrx::Uuid::from_bytes(*id.as_bytes()))
+    }
+
+    /// Whether the request's claims carry `app_metadata.role = 'admin'`.
+    #[pg_extern(stable, strict, parallel_safe)]
+    pub fn is_admin() -> bool {
+        super::current_identity().is_admin
+    }
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    const ALICE: &str = "6f1c2a9e-3b7d-4c1e-9a52-0d8e4f7b3a11";
+
+    fn set_claims(claims: &str) {
+        Spi::run_with_args(
+            "SELECT set_config('request.jwt.claims', $1, true)",
+            &[claims.into()],
+        )
+        .unwrap();
+    }
+
+    #[pg_test]
+    fn uid_reads_sub_from_claims() {
+        set_claims(&format!(r#"{{"sub":"{ALICE}","role":"authenticated"}}"#));
+        let uid = Spi::get_one::<String>("SELECT dialer.uid()::text").unwrap();
+        assert_eq!(uid.as_deref(), Some(ALICE));
+        assert_eq!(
+            Spi::get_one::<bool>("SELECT dialer.is_admin()").unwrap(),
+            Some(false)
+        );
+    }
+
+    #[pg_test]
+    fn no_claims_means_no_user() {
+        set_claims("");
+        assert_eq!(
+            Spi::get_one::<pgrx::Uuid>("SELECT dialer.uid()").unwrap(),
+            None
+        );
+    }
+
+    #[pg_test]
+    fn admin_from_app_metadata() {
+        set_claims(&format!(
+            r#"{{"sub":"{ALICE}","app_metadata":{{"role":"admin"}}}}"#
+        ));
+        assert_eq!(
+            Spi::get_one::<bool>("SELECT dialer.is_admin()").unwrap(),
+            Some(true)
+        );
+    }
+
+    #[pg_test]
+    fn auth_uid_agrees_with_dialer_uid() {
+        set_claims(&format!(r#"{{"sub":"{ALICE}"}}"#));
+        assert_eq!(
+            Spi::get_one::<bool>("SELECT auth.uid() = dialer.uid()").unwrap(),
+            Some(true)
+        );
+    }
+
+    #[pg_test(error = "request.jwt.claims: sub \"nobody\" is not a uuid")]
+    fn malformed_sub_is_refused() {
+        set_claims(r#"{"sub":"nobody"}"#);
+        Spi::get_one::<pgrx::Uuid>("SELECT dialer.uid()").unwrap();
+    }
+}

@@ -1,0 +1,38 @@
+//! pg_dialer: the PostgreSQL side of an AI outbound voice-calling service.
+//!
+//! The data model lives in `sql/`, loaded in the order declared below; the
+//! Rust modules are thin glue over the pure logic of `pg_dialer_core`.
+
+use pgrx::prelude::*;
+
+mod identity;
+
+::pgrx::pg_module_magic!(name, version);
+
+// Roles and, on plain PostgreSQL, a stand-in for Supabase's `auth` schema.
+// Runs first: everything else refers to them.
+extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+
+// The eleven tables of the spec with their constraints and indexes.
+extension_sql_file!(
+    "../sql/tables.sql",
+    name = "tables",
+    requires = ["bootstrap"]
+);
+
+// Timestamps, guards, row level security, grants and pg_dump registration.
+extension_sql_file!(
+    "../sql/security.sql",
+    name = "security",
+    requires = ["tables", identity::dialer::uid, identity::dialer::is_admin]
+);
+
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}
