@@ -4,6 +4,7 @@
 # headers, clang, pg_cron, pgTAP and pg_prove), cargo-pgrx 0.18.1, and
 # `cargo pgrx init` against the system pg_config. Run as root.
 set -euo pipefail
+export PATH="$HOME/.cargo/bin:$PATH"
 
 PGRX_VERSION=0.18.1
 PG_MAJOR=15
