@@ -6,16 +6,9 @@
 
 GRANT USAGE ON SCHEMA dialer TO anon, authenticated, service_role;
 
--- A caller whom the guards below let through: an admin (by claims), or a role
--- that bypasses row level security (service_role, a superuser restoring a dump).
-CREATE FUNCTION dialer.is_privileged() RETURNS boolean
-    LANGUAGE sql STABLE PARALLEL SAFE
-    SET search_path = ''
-AS $$
-    SELECT dialer.is_admin()
-        OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles
-                   WHERE rolname = current_user AND (rolsuper OR rolbypassrls))
-$$;
+-- The guards below let privileged callers through: an admin (by claims), or a
+-- role that bypasses row level security (service_role, a superuser restoring a
+-- dump). See dialer.is_privileged() in src/identity.rs.
 
 ---------------------------------------------------------------------------
 -- Timestamps. Only on UPDATE: a restore loads rows with INSERT-firing COPY,
@@ -100,7 +93,8 @@ CREATE TRIGGER protect_columns BEFORE UPDATE ON call_templates
     FOR EACH ROW EXECUTE FUNCTION dialer.protect_columns('id', 'created_by', 'created_at');
 CREATE TRIGGER protect_columns BEFORE UPDATE ON call_queue
     FOR EACH ROW EXECUTE FUNCTION dialer.protect_columns(
-        'id', 'user_id', 'created_at', 'call_id', 'retry_count', 'last_error');
+        'id', 'user_id', 'created_at', 'call_id', 'retry_count', 'last_error',
+        'provider_id', 'provider_phone_number_id', 'claimed_at', 'idempotency_key');
 
 ---------------------------------------------------------------------------
 -- Row level security: the spec's policies by name, each targeting its roles,
@@ -204,14 +198,17 @@ CREATE POLICY "Admin can manage all templates" ON call_templates
     USING ((SELECT dialer.is_admin())) WITH CHECK ((SELECT dialer.is_admin()));
 
 -- 10. call_queue: a user's call enters queued and stays queued under their
--- hands; what the worker records (call_id, retry_count, last_error) starts
--- empty and is guarded by protect_columns on update.
+-- hands; what the worker records (call_id, retry_count, last_error, and the
+-- provider and number a claim assigns) starts empty and is guarded by
+-- protect_columns on update. Trigger validate_queued_call (sql/queue.sql)
+-- checks the rest, as enqueue_call() does.
 CREATE POLICY "Users can view own call queue" ON call_queue
     FOR SELECT TO authenticated USING ((SELECT dialer.uid()) = user_id);
 CREATE POLICY "Users can insert into call queue" ON call_queue
     FOR INSERT TO authenticated
     WITH CHECK ((SELECT dialer.uid()) = user_id AND status = 'queued'
-                AND call_id IS NULL AND coalesce(retry_count, 0) = 0 AND last_error IS NULL);
+                AND call_id IS NULL AND coalesce(retry_count, 0) = 0 AND last_error IS NULL
+                AND provider_id IS NULL AND provider_phone_number_id IS NULL AND claimed_at IS NULL);
 CREATE POLICY "Users can update own queued calls" ON call_queue
     FOR UPDATE TO authenticated
     USING ((SELECT dialer.uid()) = user_id AND status = 'queued')

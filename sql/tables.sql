@@ -218,3 +218,29 @@ CREATE INDEX idx_user_call_history_user_id ON user_call_history (user_id);
 CREATE INDEX idx_user_call_history_call_queue_id ON user_call_history (call_queue_id);
 CREATE INDEX idx_user_call_history_status ON user_call_history (status);
 CREATE INDEX idx_user_call_history_created_at ON user_call_history (created_at);
+
+---------------------------------------------------------------------------
+-- Additions to the spec, for the call pipeline (documented in the README).
+---------------------------------------------------------------------------
+ALTER TABLE call_queue
+    -- The provider number a claimed call goes out on.
+    ADD COLUMN provider_phone_number_id UUID REFERENCES provider_phone_numbers (id),
+    -- When a worker claimed the call: the clock of stale-call rescue.
+    ADD COLUMN claimed_at TIMESTAMPTZ,
+    -- A client's key that makes enqueue_call() safe to repeat.
+    ADD COLUMN idempotency_key TEXT;
+
+-- When the number last placed a call: least recently used numbers go first.
+ALTER TABLE provider_phone_numbers ADD COLUMN last_used_at TIMESTAMPTZ;
+
+CREATE UNIQUE INDEX call_queue_idempotency_key ON call_queue (user_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+-- Due calls, oldest first, for claim_due_calls().
+CREATE INDEX call_queue_due ON call_queue (scheduled_time NULLS FIRST, created_at, id)
+    WHERE status = 'queued';
+-- Calls in progress per provider, for concurrency limits and stale-call rescue.
+CREATE INDEX call_queue_in_progress ON call_queue (provider_id, claimed_at)
+    WHERE status = 'in-progress';
+-- A user's reserved calls in a period, for the quota check.
+CREATE INDEX call_queue_reserved ON call_queue (user_id, scheduled_time)
+    WHERE status IN ('queued', 'in-progress');

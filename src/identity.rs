@@ -24,6 +24,31 @@ pub fn current_identity() -> Identity {
     })
 }
 
+/// Whether the caller may act for any user: an admin by claims, or a role
+/// that bypasses row level security (service_role, a superuser).
+///
+/// The role is the one the session set (`SET ROLE`, as PostgREST does), also
+/// inside a SECURITY DEFINER function, where `current_user` is the owner.
+pub fn caller_is_privileged() -> bool {
+    current_identity().is_admin || {
+        let role = outer_role();
+        // SAFETY: plain catalog lookups of a valid role oid.
+        unsafe { pg_sys::superuser_arg(role) || pg_sys::has_bypassrls_privilege(role) }
+    }
+}
+
+/// Whether the caller's role is a superuser (a DBA loading data or restoring
+/// a dump), by the same role as `caller_is_privileged`.
+pub fn caller_is_superuser() -> bool {
+    // SAFETY: plain catalog lookup of a valid role oid.
+    unsafe { pg_sys::superuser_arg(outer_role()) }
+}
+
+fn outer_role() -> pg_sys::Oid {
+    // SAFETY: reads a backend global that is always set inside a transaction.
+    unsafe { pg_sys::GetOuterUserId() }
+}
+
 fn claims_setting() -> Option<String> {
     // SAFETY: GetConfigOption with missing_ok=true returns NULL or a pointer to
     // a NUL-terminated string owned by the GUC machinery, valid until the
@@ -50,6 +75,18 @@ pub mod dialer {
     #[pg_extern(stable, strict, parallel_safe)]
     pub fn is_admin() -> bool {
         super::current_identity().is_admin
+    }
+
+    /// An admin, or a role that bypasses RLS: who may act for any user.
+    #[pg_extern(stable, strict, parallel_safe)]
+    pub fn is_privileged() -> bool {
+        super::caller_is_privileged()
+    }
+
+    /// Whether the calling role is a superuser.
+    #[pg_extern(stable, strict, parallel_safe)]
+    pub fn caller_is_superuser() -> bool {
+        super::caller_is_superuser()
     }
 }
 

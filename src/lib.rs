@@ -5,7 +5,11 @@
 
 use pgrx::prelude::*;
 
+mod errors;
 mod identity;
+mod queue;
+mod routing;
+mod settings;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -24,8 +28,34 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/security.sql",
     name = "security",
-    requires = ["tables", identity::dialer::uid, identity::dialer::is_admin]
+    requires = [
+        "tables",
+        identity::dialer::uid,
+        identity::dialer::is_admin,
+        identity::dialer::is_privileged
+    ]
 );
+
+// The call pipeline: validation triggers, enqueue, cancel, worker functions.
+extension_sql_file!(
+    "../sql/queue.sql",
+    name = "queue",
+    requires = [
+        "security",
+        queue::dialer::check_queued_call,
+        queue::dialer::check_template_params,
+        queue::dialer::retry_delay,
+        queue::dialer::stale_call_timeout,
+        identity::dialer::caller_is_superuser,
+        routing::pick_provider_number,
+        routing::claim_due_calls
+    ]
+);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    settings::init();
+}
 
 #[cfg(test)]
 pub mod pg_test {

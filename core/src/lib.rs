@@ -2,3 +2,8 @@
 //! it is tested with a plain `cargo test -p pg_dialer_core`.
 
 pub mod claims;
+pub mod error;
+pub mod params;
+pub mod phone;
+pub mod retry;
+pub mod routing;

@@ -18,6 +18,20 @@ TYPES = {
     "JSONB": "jsonb",
     "TIMESTAMPTZ": "timestamp with time zone",
 }
+# What pg_dialer adds to the spec, as the README documents it: the only
+# columns and indexes beyond the spec's that the catalog may hold.
+ADDITIONS = {
+    "call_queue": {
+        "columns": {"provider_phone_number_id": "uuid", "claimed_at": "timestamp with time zone",
+                    "idempotency_key": "text"},
+        "indexes": ["call_queue_idempotency_key", "call_queue_due", "call_queue_in_progress",
+                    "call_queue_reserved"],
+    },
+    "provider_phone_numbers": {
+        "columns": {"last_used_at": "timestamp with time zone"},
+        "indexes": [],
+    },
+}
 COMMANDS = {"SELECT": "SELECT", "INSERT": "INSERT", "UPDATE": "UPDATE", "DELETE": "DELETE"}
 
 
@@ -124,8 +138,11 @@ def emit(tables):
         q = lambda v: sql_text(v)
         t(f"\n-- {n}")
         t(f"SELECT has_table('public', {q(n)}, {q(n + ' exists')});")
-        t(f"SELECT columns_are('public', {q(n)}, {sql_array([c['name'] for c in tab['columns']])},"
-          f" {q(n + ' has exactly the columns of the spec')});")
+        extra = ADDITIONS.get(n, {"columns": {}, "indexes": []})
+        t(f"SELECT columns_are('public', {q(n)}, {sql_array([c['name'] for c in tab['columns']] + list(extra['columns']))},"
+          f" {q(n + ' has exactly the columns of the spec and the documented additions')});")
+        for cn, ct in extra["columns"].items():
+            t(f"SELECT col_type_is('public', {q(n)}, {q(cn)}, {q(ct)}, {q(n + '.' + cn + ' (addition) is ' + ct)});")
         pks = [c["name"] for c in tab["columns"] if c["pk"]]
         t(f"SELECT col_is_pk('public', {q(n)}, {sql_array(pks)}, {q(n + ' primary key')});")
         for c in tab["columns"]:
@@ -164,8 +181,8 @@ def emit(tables):
         for cols in tab["uniques"]:
             t(f"SELECT col_is_unique('public', {q(n)}, {sql_array(cols)}, {q(n + ' UNIQUE(' + ', '.join(cols) + ')')});")
         t(f"SELECT indexes_are('public', {q(n)}, "
-          f"{sql_array([i[0] for i in tab['indexes']] + [n + '_pkey'] + [n + '_' + '_'.join(u) + '_key' for u in tab['uniques']])}, "
-          f"{q(n + ' has the indexes of the spec and no others')});")
+          f"{sql_array([i[0] for i in tab['indexes']] + [n + '_pkey'] + [n + '_' + '_'.join(u) + '_key' for u in tab['uniques']] + extra['indexes'])}, "
+          f"{q(n + ' has the indexes of the spec and the documented additions, no others')});")
         for name, cols in tab["indexes"]:
             # pgTAP compares deparsed index columns, which quote keywords ("interval").
             quoted = "ARRAY[" + ", ".join(f"quote_ident({q(c)})" for c in cols) + "]"

@@ -78,7 +78,7 @@ SELECT throws_ok($$INSERT INTO call_queue (user_id, recipient_number, retry_coun
                    VALUES ('a11ce000-0000-4000-8000-000000000001', '+14155550134', -5)$$,
                  '42501', NULL, 'alice cannot insert a call with a retry count');
 SELECT throws_ok($$INSERT INTO call_queue (id, user_id, recipient_number)
-                   VALUES ('99999999-9999-4999-8999-000000000003', 'a11ce000-0000-4000-8000-000000000001', '+1415')$$,
+                   VALUES ('99999999-9999-4999-8999-000000000003', 'a11ce000-0000-4000-8000-000000000001', '+14155550135')$$,
                  '23505', NULL, 'alice cannot take over bob''s call by its id');
 
 SELECT is(tests.affected($$UPDATE call_queue SET recipient_number = '+14155550140'

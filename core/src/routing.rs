@@ -1,0 +1,324 @@
+//! Which provider and which of its numbers a call goes out on.
+//!
+//! * Providers are tried in priority order: the lowest `priority` value first
+//!   (1 before 2), ties broken by name. The SQL that loads them sorts them so.
+//! * A provider is skipped while its in-progress calls have reached its
+//!   `concurrency_limit` (NULL: no limit), and when it has no active number.
+//! * Among a provider's active numbers the best is the one in the recipient's
+//!   country, then in the recipient's area code (local presence), then the
+//!   least recently used, so traffic spreads over the numbers.
+//! * A call that must use one provider (its caller number, template, voice or
+//!   its own `provider_id` says so) only goes to that one.
+
+use crate::phone::PhoneNumber;
+
+/// One of a provider's active numbers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NumberCandidate<N> {
+    pub id: N,
+    pub country_code: String,
+    pub area_code: String,
+    /// When the number last placed a call, in microseconds; `None`: never.
+    pub last_used: Option<i64>,
+}
+
+/// The index of the best number for `recipient`, or `None` when there is none.
+/// Of equally good numbers, the first wins.
+pub fn best_number<N>(candidates: &[NumberCandidate<N>], recipient: &PhoneNumber) -> Option<usize> {
+    let score = |c: &NumberCandidate<N>| {
+        let country = c.country_code == recipient.country_code;
+        let area = recipient.in_area(&c.country_code, &c.area_code);
+        // Never used beats used; older use beats newer.
+        let staleness = c.last_used.map_or(i64::MAX, |t| -t);
+        (country, area, staleness)
+    };
+    let mut best: Option<(usize, (bool, bool, i64))> = None;
+    for (i, c) in candidates.iter().enumerate() {
+        let s = score(c);
+        if best.is_none_or(|(_, b)| s > b) {
+            best = Some((i, s));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// A provider as routing sees it.
+#[derive(Debug, Clone)]
+pub struct Provider<P, N> {
+    pub id: P,
+    pub concurrency_limit: Option<i32>,
+    pub in_progress: i64,
+    /// Its active numbers, loaded when first needed.
+    pub numbers: Option<Vec<NumberCandidate<N>>>,
+}
+
+impl<P, N> Provider<P, N> {
+    pub fn has_capacity(&self) -> bool {
+        self.concurrency_limit
+            .is_none_or(|limit| self.in_progress < i64::from(limit))
+    }
+}
+
+/// Where a call goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route<P, N> {
+    pub provider: P,
+    /// The provider number used; `None` when the call uses the caller's own number.
+    pub number: Option<N>,
+}
+
+/// Routes a batch of calls, counting each routed call against its provider's
+/// limit and marking each used number as the most recently used.
+#[derive(Debug)]
+pub struct Router<P, N> {
+    providers: Vec<Provider<P, N>>,
+    clock: i64,
+}
+
+impl<P: Clone + PartialEq, N: Clone> Router<P, N> {
+    /// `providers` in priority order; `now` in microseconds, no earlier than
+    /// any `last_used` already recorded.
+    pub fn new(providers: Vec<Provider<P, N>>, now: i64) -> Self {
+        Router {
+            providers,
+            clock: now,
+        }
+    }
+
+    /// Whether any provider can take another call.
+    pub fn has_capacity(&self) -> bool {
+        self.providers.iter().any(Provider::has_capacity)
+    }
+
+    /// Routes a call that uses the caller's own number at `provider`.
+    pub fn route_caller_number(&mut self, provider: &P) -> Option<Route<P, N>> {
+        let p = self.providers.iter_mut().find(|p| &p.id == provider)?;
+        if !p.has_capacity() {
+            return None;
+        }
+        p.in_progress += 1;
+        Some(Route {
+            provider: p.id.clone(),
+            number: None,
+        })
+    }
+
+    /// Routes a call to the best provider number, only at `only` when given.
+    /// `load_numbers` fetches a provider's active numbers the first time they
+    /// are needed.
+    pub fn route(
+        &mut self,
+        recipient: &PhoneNumber,
+        only: Option<&P>,
+        mut load_numbers: impl FnMut(&P) -> Vec<NumberCandidate<N>>,
+    ) -> Option<Route<P, N>> {
+        for p in &mut self.providers {
+            if only.is_some_and(|only| only != &p.id) || !p.has_capacity() {
+                continue;
+            }
+            let numbers = p.numbers.get_or_insert_with(|| load_numbers(&p.id));
+            let Some(best) = best_number(numbers, recipient) else {
+                continue;
+            };
+            self.clock += 1;
+            numbers[best].last_used = Some(self.clock);
+            p.in_progress += 1;
+            return Some(Route {
+                provider: p.id.clone(),
+                number: Some(numbers[best].id.clone()),
+            });
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::phone::parse_e164;
+
+    fn num(id: u32, country: &str, area: &str, last_used: Option<i64>) -> NumberCandidate<u32> {
+        NumberCandidate {
+            id,
+            country_code: country.into(),
+            area_code: area.into(),
+            last_used,
+        }
+    }
+
+    fn sf() -> PhoneNumber {
+        parse_e164("r", "+14155550123").unwrap()
+    }
+
+    #[test]
+    fn country_beats_area_beats_recency() {
+        let numbers = vec![
+            num(1, "44", "20", None),
+            num(2, "1", "212", None),
+            num(3, "1", "415", Some(500)),
+            num(4, "1", "415", Some(100)),
+        ];
+        assert_eq!(
+            best_number(&numbers, &sf()),
+            Some(3),
+            "same area, least recently used"
+        );
+        assert_eq!(
+            best_number(&numbers[..3], &sf()),
+            Some(2),
+            "same area even if used"
+        );
+        assert_eq!(
+            best_number(&numbers[..2], &sf()),
+            Some(1),
+            "same country over none"
+        );
+        assert_eq!(
+            best_number(&numbers[..1], &sf()),
+            Some(0),
+            "any number over no number"
+        );
+        assert_eq!(best_number::<u32>(&[], &sf()), None);
+    }
+
+    #[test]
+    fn never_used_beats_used_and_ties_keep_order() {
+        let numbers = vec![
+            num(1, "1", "212", Some(5)),
+            num(2, "1", "646", None),
+            num(3, "1", "718", None),
+        ];
+        assert_eq!(best_number(&numbers, &sf()), Some(1));
+    }
+
+    fn provider(
+        id: &'static str,
+        limit: Option<i32>,
+        in_progress: i64,
+    ) -> Provider<&'static str, u32> {
+        Provider {
+            id,
+            concurrency_limit: limit,
+            in_progress,
+            numbers: None,
+        }
+    }
+
+    fn numbers_of(p: &&str) -> Vec<NumberCandidate<u32>> {
+        match *p {
+            "vapi" => vec![
+                num(10, "1", "212", None),
+                num(11, "1", "415", None),
+                num(12, "1", "415", None),
+            ],
+            "retell" => vec![num(20, "1", "415", None)],
+            _ => vec![],
+        }
+    }
+
+    #[test]
+    fn priority_order_then_capacity() {
+        let mut r = Router::new(
+            vec![provider("vapi", Some(2), 0), provider("retell", Some(1), 0)],
+            1_000,
+        );
+        let routes: Vec<_> = (0..4).map(|_| r.route(&sf(), None, numbers_of)).collect();
+        assert_eq!(
+            routes[0],
+            Some(Route {
+                provider: "vapi",
+                number: Some(11)
+            })
+        );
+        assert_eq!(
+            routes[1],
+            Some(Route {
+                provider: "vapi",
+                number: Some(12)
+            }),
+            "spreads over local numbers"
+        );
+        assert_eq!(
+            routes[2],
+            Some(Route {
+                provider: "retell",
+                number: Some(20)
+            }),
+            "vapi is full"
+        );
+        assert_eq!(routes[3], None, "everyone is full");
+        assert!(!r.has_capacity());
+    }
+
+    #[test]
+    fn local_numbers_rotate() {
+        let mut r = Router::new(vec![provider("vapi", None, 0)], 1_000);
+        let used: Vec<_> = (0..4)
+            .map(|_| r.route(&sf(), None, numbers_of).unwrap().number.unwrap())
+            .collect();
+        assert_eq!(used, vec![11, 12, 11, 12]);
+    }
+
+    #[test]
+    fn existing_load_counts_and_null_limit_is_unlimited() {
+        let mut r = Router::new(
+            vec![
+                provider("vapi", Some(5), 5),
+                provider("retell", None, 1_000),
+            ],
+            0,
+        );
+        assert_eq!(r.route(&sf(), None, numbers_of).unwrap().provider, "retell");
+    }
+
+    #[test]
+    fn providers_without_numbers_are_skipped() {
+        let mut r = Router::new(
+            vec![provider("bland", None, 0), provider("retell", None, 0)],
+            0,
+        );
+        assert_eq!(r.route(&sf(), None, numbers_of).unwrap().provider, "retell");
+    }
+
+    #[test]
+    fn a_pinned_call_waits_for_its_provider() {
+        let mut r = Router::new(
+            vec![provider("vapi", Some(1), 1), provider("retell", None, 0)],
+            0,
+        );
+        assert_eq!(r.route(&sf(), Some(&"vapi"), numbers_of), None);
+        assert_eq!(
+            r.route(&sf(), Some(&"retell"), numbers_of)
+                .unwrap()
+                .provider,
+            "retell"
+        );
+    }
+
+    #[test]
+    fn caller_numbers_count_against_the_provider() {
+        let mut r: Router<&str, u32> = Router::new(vec![provider("vapi", Some(1), 0)], 0);
+        assert_eq!(
+            r.route_caller_number(&"vapi"),
+            Some(Route {
+                provider: "vapi",
+                number: None
+            })
+        );
+        assert_eq!(r.route_caller_number(&"vapi"), None);
+        assert_eq!(r.route_caller_number(&"unknown"), None);
+    }
+
+    #[test]
+    fn numbers_load_once_per_provider() {
+        let mut loads = 0;
+        let mut r = Router::new(vec![provider("vapi", None, 0)], 0);
+        for _ in 0..3 {
+            r.route(&sf(), None, |p| {
+                loads += 1;
+                numbers_of(p)
+            });
+        }
+        assert_eq!(loads, 1);
+    }
+}

@@ -1,0 +1,447 @@
+//! Choosing provider and number (`pick_provider_number`) and handing due calls
+//! to dialing workers (`claim_due_calls`). The rules live in
+//! core/src/routing.rs; this module loads what they need and records the
+//! result.
+
+use crate::errors::{raise, spi};
+use crate::identity::{caller_is_privileged, current_identity};
+use pg_dialer_core::error::DialerError;
+use pg_dialer_core::params::TemplateParams;
+use pg_dialer_core::phone::{parse_e164, PhoneNumber};
+use pg_dialer_core::routing::{NumberCandidate, Provider, Route, Router};
+use pgrx::prelude::*;
+use pgrx::spi::{SpiClient, SpiError};
+use pgrx::{JsonB, Uuid};
+use std::collections::HashMap;
+
+/// A provider number, as a call needs it.
+#[derive(Debug, Clone)]
+pub struct ProviderNumber {
+    id: Uuid,
+    phone_id: Option<String>,
+    full_number: String,
+}
+
+/// The providers, ready to route calls, and their names.
+struct Providers {
+    router: Router<Uuid, ProviderNumber>,
+    names: HashMap<Uuid, String>,
+}
+
+/// Loads every provider, in priority order, with its in-progress calls.
+/// `lock` takes the providers' rows for the rest of the transaction, so that
+/// claims of concurrent workers count each other's calls.
+fn load_providers(client: &mut SpiClient<'_>, lock: bool) -> Result<Providers, SpiError> {
+    let query = format!(
+        "SELECT id, name, concurrency_limit FROM public.call_service_providers
+         ORDER BY priority NULLS LAST, name, id {}",
+        if lock { "FOR NO KEY UPDATE" } else { "" }
+    );
+    let mut names = HashMap::new();
+    let mut providers = Vec::new();
+    for row in client.update(query.as_str(), None, &[])? {
+        let id: Uuid = row.get(1)?.expect("id is not null");
+        names.insert(id, row.get::<String>(2)?.unwrap_or_default());
+        providers.push(Provider {
+            id,
+            concurrency_limit: row.get::<i32>(3)?,
+            in_progress: 0,
+            numbers: None,
+        });
+    }
+    // Counted through a SECURITY DEFINER function: a user's own RLS view of
+    // call_queue would hide other users' calls.
+    for row in client.select(
+        "SELECT provider_id, calls FROM dialer.in_progress_calls()",
+        None,
+        &[],
+    )? {
+        let id: Option<Uuid> = row.get(1)?;
+        let calls: i64 = row.get(2)?.unwrap_or(0);
+        if let Some(p) = providers.iter_mut().find(|p| Some(p.id) == id) {
+            p.in_progress = calls;
+        }
+    }
+    let now: i64 = client
+        .select(
+            "SELECT (extract(epoch FROM clock_timestamp()) * 1e6)::bigint",
+            None,
+            &[],
+        )?
+        .first()
+        .get_one()?
+        .unwrap_or(0);
+    Ok(Providers {
+        router: Router::new(providers, now),
+        names,
+    })
+}
+
+fn load_numbers(client: &SpiClient<'_>, provider: &Uuid) -> Vec<NumberCandidate<ProviderNumber>> {
+    let rows = spi(client.select(
+        "SELECT id, phone_id, full_number, country_code, area_code,
+                (extract(epoch FROM last_used_at) * 1e6)::bigint
+         FROM public.provider_phone_numbers
+         WHERE provider_id = $1 AND is_active
+         ORDER BY id",
+        None,
+        &[(*provider).into()],
+    ));
+    rows.into_iter()
+        .map(|row| NumberCandidate {
+            id: ProviderNumber {
+                id: spi(row.get(1)).expect("id is not null"),
+                phone_id: spi(row.get(2)),
+                full_number: spi(row.get(3)).unwrap_or_default(),
+            },
+            country_code: spi(row.get(4)).unwrap_or_default(),
+            area_code: spi(row.get(5)).unwrap_or_default(),
+            last_used: spi(row.get(6)),
+        })
+        .collect()
+}
+
+/// A caller's own number.
+struct CallerNumber {
+    provider: Uuid,
+    phone_id: Option<String>,
+    full_number: String,
+}
+
+fn require_privileged(function: &str) {
+    if !caller_is_privileged() {
+        raise(DialerError::forbidden(format!(
+            "{function}() is for the dialing worker: call it as service_role or as an admin"
+        )));
+    }
+}
+
+fn require_read_committed(function: &str) {
+    let level = spi(Spi::get_one::<String>(
+        "SELECT current_setting('transaction_isolation')",
+    ));
+    if level.as_deref() == Some("repeatable read") {
+        raise(
+            DialerError::invalid(format!(
+                "{function}() counts calls across transactions and cannot run at REPEATABLE READ"
+            ))
+            .with_hint("Run it at READ COMMITTED (the default) or SERIALIZABLE."),
+        );
+    }
+}
+
+#[allow(clippy::type_complexity)] // pgrx needs the columns spelled out here
+#[pg_extern(volatile, parallel_unsafe)]
+fn pick_provider_number(
+    recipient_number: &str,
+    caller_number_id: default!(Option<Uuid>, "NULL"),
+    provider_id: default!(Option<Uuid>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(provider_id, Uuid),
+        name!(provider_name, String),
+        name!(phone_number_id, Option<Uuid>),
+        name!(phone_id, Option<String>),
+        name!(from_number, String),
+    ),
+> {
+    let recipient = parse_e164("recipient_number", recipient_number).unwrap_or_else(|e| raise(e));
+    let caller = caller_number_id.map(|id| {
+        let found = spi(Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT user_id, provider_id, phone_id, full_number, coalesce(is_active, false)
+                     FROM public.user_phone_numbers WHERE id = $1",
+                    Some(1),
+                    &[id.into()],
+                )?
+                .next()
+                .map(|row| -> Result<_, SpiError> {
+                    Ok((
+                        row.get::<Uuid>(1)?,
+                        CallerNumber {
+                            provider: row.get(2)?.expect("provider_id is not null"),
+                            phone_id: row.get(3)?,
+                            full_number: row.get(4)?.unwrap_or_default(),
+                        },
+                        row.get::<bool>(5)?.unwrap_or(false),
+                    ))
+                })
+                .transpose()
+        }));
+        match found {
+            Some((owner, number, true))
+                if caller_is_privileged()
+                    || owner
+                        == current_identity()
+                            .user_id
+                            .map(|u| Uuid::from_bytes(*u.as_bytes())) =>
+            {
+                number
+            }
+            _ => raise(DialerError::invalid(format!(
+                "caller_number_id {id} is not one of your active phone numbers"
+            ))),
+        }
+    });
+    let picked = spi(Spi::connect_mut(|client| {
+        let Providers { mut router, names } = load_providers(client, false)?;
+        let picked = route_one(
+            client,
+            &mut router,
+            &recipient,
+            caller.as_ref(),
+            provider_id,
+        );
+        Ok::<_, SpiError>(picked.map(|(route, from)| {
+            (
+                route.provider,
+                names.get(&route.provider).cloned().unwrap_or_default(),
+                from.0,
+                from.1,
+                from.2,
+            )
+        }))
+    }));
+    TableIterator::new(picked)
+}
+
+/// Routes one call; returns the route and (provider number id, external
+/// phone id, from number).
+#[allow(clippy::type_complexity)]
+fn route_one(
+    client: &SpiClient<'_>,
+    router: &mut Router<Uuid, ProviderNumber>,
+    recipient: &PhoneNumber,
+    caller: Option<&CallerNumber>,
+    only: Option<Uuid>,
+) -> Option<(
+    Route<Uuid, ProviderNumber>,
+    (Option<Uuid>, Option<String>, String),
+)> {
+    match caller {
+        Some(caller) => {
+            if only.is_some_and(|p| p != caller.provider) {
+                return None;
+            }
+            router.route_caller_number(&caller.provider).map(|route| {
+                (
+                    route,
+                    (None, caller.phone_id.clone(), caller.full_number.clone()),
+                )
+            })
+        }
+        None => router
+            .route(recipient, only.as_ref(), |p| load_numbers(client, p))
+            .map(|route| {
+                let number = route
+                    .number
+                    .clone()
+                    .expect("a routed call has a provider number");
+                (
+                    route,
+                    (Some(number.id), number.phone_id, number.full_number),
+                )
+            }),
+    }
+}
+
+/// A due call, with what routing and the worker need.
+struct DueCall {
+    id: Uuid,
+    user_id: Uuid,
+    recipient: String,
+    attempt: i32,
+    caller_number_id: Option<Uuid>,
+    caller: Option<CallerNumber>,
+    pinned_provider: Option<Uuid>,
+    assistant_id: Option<Uuid>,
+    voice_id: Option<Uuid>,
+    external_voice_id: Option<String>,
+    params: Option<serde_json::Value>,
+    params_order: Option<serde_json::Value>,
+    variables: Option<serde_json::Value>,
+}
+
+/// A claimed call, in the column order of claim_due_calls().
+type ClaimedCall = (
+    Uuid,
+    Uuid,
+    i32,
+    Uuid,
+    String,
+    Option<Uuid>,
+    Option<String>,
+    String,
+    String,
+    Option<Uuid>,
+    Option<Uuid>,
+    Option<Uuid>,
+    Option<String>,
+    JsonB,
+);
+
+#[allow(clippy::type_complexity)] // pgrx needs the columns spelled out here
+#[pg_extern(volatile, parallel_unsafe)]
+fn claim_due_calls(
+    batch_size: default!(i32, 10),
+) -> TableIterator<
+    'static,
+    (
+        name!(call_queue_id, Uuid),
+        name!(user_id, Uuid),
+        name!(attempt, i32),
+        name!(provider_id, Uuid),
+        name!(provider_name, String),
+        name!(phone_number_id, Option<Uuid>),
+        name!(phone_id, Option<String>),
+        name!(from_number, String),
+        name!(recipient_number, String),
+        name!(caller_number_id, Option<Uuid>),
+        name!(assistant_id, Option<Uuid>),
+        name!(voice_id, Option<Uuid>),
+        name!(external_voice_id, Option<String>),
+        name!(variables, JsonB),
+    ),
+> {
+    require_privileged("claim_due_calls");
+    require_read_committed("claim_due_calls");
+    if !(1..=10_000).contains(&batch_size) {
+        raise(DialerError::invalid(format!(
+            "batch_size must be between 1 and 10000, not {batch_size}"
+        )));
+    }
+    let claimed = spi(Spi::connect_mut(|client| claim(client, batch_size)));
+    TableIterator::new(claimed)
+}
+
+fn claim(client: &mut SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, SpiError> {
+    let Providers { mut router, names } = load_providers(client, true)?;
+    if !router.has_capacity() {
+        return Ok(Vec::new());
+    }
+    // Look past calls that wait for a full provider, within reason.
+    let candidates = i64::from(batch_size).saturating_mul(4).min(10_000);
+    let due = load_due_calls(client, candidates)?;
+
+    let mut claimed = Vec::new();
+    let mut unroutable = Vec::new();
+    for call in due {
+        if claimed.len() >= usize::try_from(batch_size).unwrap_or(0) || !router.has_capacity() {
+            break;
+        }
+        let recipient = match parse_e164("recipient_number", &call.recipient) {
+            Ok(r) => r,
+            Err(err) => {
+                unroutable.push((call.id, err.message));
+                continue;
+            }
+        };
+        let Some((route, (number_id, phone_id, from))) = route_one(
+            client,
+            &mut router,
+            &recipient,
+            call.caller.as_ref(),
+            call.pinned_provider,
+        ) else {
+            continue;
+        };
+        let params = TemplateParams::parse(call.params.as_ref(), call.params_order.as_ref())
+            .unwrap_or_default();
+        let own = match &call.variables {
+            Some(serde_json::Value::Object(map)) => map.clone(),
+            _ => serde_json::Map::new(),
+        };
+        claimed.push((
+            call.id,
+            call.user_id,
+            call.attempt,
+            route.provider,
+            names.get(&route.provider).cloned().unwrap_or_default(),
+            number_id,
+            phone_id,
+            from,
+            recipient.e164,
+            call.caller_number_id,
+            call.assistant_id,
+            call.voice_id,
+            call.external_voice_id,
+            JsonB(serde_json::Value::Object(params.merged(&own))),
+        ));
+    }
+
+    if !claimed.is_empty() {
+        let ids: Vec<Uuid> = claimed.iter().map(|c| c.0).collect();
+        let providers: Vec<Uuid> = claimed.iter().map(|c| c.3).collect();
+        let numbers: Vec<Option<Uuid>> = claimed.iter().map(|c| c.5).collect();
+        client.update(
+            "UPDATE public.call_queue q
+             SET status = 'in-progress', provider_id = a.provider_id,
+                 provider_phone_number_id = a.number_id, claimed_at = now(), call_id = NULL
+             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS a(id, provider_id, number_id)
+             WHERE q.id = a.id",
+            None,
+            &[ids.into(), providers.into(), numbers.clone().into()],
+        )?;
+        let used: Vec<Uuid> = numbers.into_iter().flatten().collect();
+        client.update(
+            "UPDATE public.provider_phone_numbers SET last_used_at = now() WHERE id = ANY($1)",
+            None,
+            &[used.into()],
+        )?;
+    }
+    if !unroutable.is_empty() {
+        let (ids, errors): (Vec<Uuid>, Vec<String>) = unroutable.into_iter().unzip();
+        client.update(
+            "UPDATE public.call_queue q SET status = 'failed', last_error = a.error
+             FROM unnest($1::uuid[], $2::text[]) AS a(id, error) WHERE q.id = a.id",
+            None,
+            &[ids.into(), errors.into()],
+        )?;
+    }
+    Ok(claimed)
+}
+
+fn load_due_calls(client: &mut SpiClient<'_>, limit: i64) -> Result<Vec<DueCall>, SpiError> {
+    let rows = client.update(
+        "SELECT q.id, q.user_id, q.recipient_number, coalesce(q.retry_count, 0) + 1,
+                q.caller_number_id, cn.provider_id, cn.phone_id, cn.full_number,
+                coalesce(t.provider_id, v.provider_id),
+                t.assistant_id, v.id, v.voice_id, t.params, t.params_order, q.custom_variables
+         FROM public.call_queue q
+         LEFT JOIN public.user_phone_numbers cn ON cn.id = q.caller_number_id
+         LEFT JOIN public.call_templates t ON t.id = q.template_id
+         LEFT JOIN public.voice_options v ON v.id = coalesce(q.voice_id, t.voice_id)
+         WHERE q.status = 'queued' AND (q.scheduled_time <= now() OR q.scheduled_time IS NULL)
+         ORDER BY q.scheduled_time NULLS FIRST, q.created_at, q.id
+         LIMIT $1
+         FOR UPDATE OF q SKIP LOCKED",
+        None,
+        &[limit.into()],
+    )?;
+    let mut calls = Vec::with_capacity(rows.len());
+    for row in rows {
+        let caller_provider: Option<Uuid> = row.get(6)?;
+        calls.push(DueCall {
+            id: row.get(1)?.expect("id is not null"),
+            user_id: row.get(2)?.expect("user_id is not null"),
+            recipient: row.get(3)?.unwrap_or_default(),
+            attempt: row.get(4)?.unwrap_or(1),
+            caller_number_id: row.get(5)?,
+            caller: caller_provider.map(|provider| CallerNumber {
+                provider,
+                phone_id: row.get(7).ok().flatten(),
+                full_number: row.get(8).ok().flatten().unwrap_or_default(),
+            }),
+            pinned_provider: row.get(9)?,
+            assistant_id: row.get(10)?,
+            voice_id: row.get(11)?,
+            external_voice_id: row.get(12)?,
+            params: row.get::<JsonB>(13)?.map(|j| j.0),
+            params_order: row.get::<JsonB>(14)?.map(|j| j.0),
+            variables: row.get::<JsonB>(15)?.map(|j| j.0),
+        });
+    }
+    Ok(calls)
+}

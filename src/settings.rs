@@ -1,0 +1,61 @@
+//! Settings a DBA tunes with `ALTER DATABASE ... SET pg_dialer.x = ...` (or per
+//! session, or in postgresql.conf).
+
+use pg_dialer_core::retry::RetryPolicy;
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+pub static MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(3);
+pub static RETRY_BASE_DELAY: GucSetting<i32> = GucSetting::<i32>::new(60);
+pub static RETRY_MAX_DELAY: GucSetting<i32> = GucSetting::<i32>::new(3600);
+pub static STALE_CALL_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(900);
+
+pub fn init() {
+    GucRegistry::define_int_guc(
+        c"pg_dialer.max_attempts",
+        c"Attempts a call gets, the first included, before it ends as failed.",
+        c"Retryable failures (no answer, busy, a provider error) queue the call again until this many attempts were made.",
+        &MAX_ATTEMPTS,
+        1,
+        100,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"pg_dialer.retry_base_delay",
+        c"Backoff step after a call's first failed attempt.",
+        c"The step doubles with every further attempt, up to pg_dialer.retry_max_delay; the delay is half the step plus a random part of the other half.",
+        &RETRY_BASE_DELAY,
+        0,
+        86_400,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_dialer.retry_max_delay",
+        c"Largest backoff step between two attempts of a call.",
+        c"",
+        &RETRY_MAX_DELAY,
+        0,
+        7 * 86_400,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_dialer.stale_call_timeout",
+        c"How long a call may stay in progress without a result before rescue_stale_calls() takes it back.",
+        c"",
+        &STALE_CALL_TIMEOUT,
+        1,
+        7 * 86_400,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
+    );
+}
+
+pub fn retry_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: u32::try_from(MAX_ATTEMPTS.get()).unwrap_or(1),
+        base_delay_secs: f64::from(RETRY_BASE_DELAY.get()),
+        max_delay_secs: f64::from(RETRY_MAX_DELAY.get()),
+    }
+}
