@@ -1,0 +1,47 @@
+-- A world for the concurrency tests: one user on a plan of 40 calls, three
+-- providers with small concurrency limits and a few numbers each, and a log
+-- of what every worker claimed.
+CREATE EXTENSION IF NOT EXISTS pg_dialer CASCADE;
+
+INSERT INTO auth.users (id, email) VALUES ('c0c0c0c0-0000-4000-8000-000000000001', 'load@example.com');
+INSERT INTO subscription_plans (id, name, price, "interval", call_limit)
+    VALUES ('c0c0c0c0-0000-4000-8000-0000000000a1', 'Forty', 10, 'monthly', 40);
+INSERT INTO user_subscriptions (user_id, plan_id, status, current_period_start, current_period_end)
+    VALUES ('c0c0c0c0-0000-4000-8000-000000000001', 'c0c0c0c0-0000-4000-8000-0000000000a1', 'active',
+            now() - interval '1 day', now() + interval '29 days');
+
+INSERT INTO call_service_providers (id, name, type, concurrency_limit, priority) VALUES
+    ('c0c0c0c0-0000-4000-8000-0000000000b1', 'P1', 'voice', 3, 1),
+    ('c0c0c0c0-0000-4000-8000-0000000000b2', 'P2', 'voice', 2, 2),
+    ('c0c0c0c0-0000-4000-8000-0000000000b3', 'P3', 'voice', 4, 3);
+INSERT INTO provider_phone_numbers (provider_id, phone_id, country_code, area_code, phone_number, full_number)
+SELECT p.id, p.name || '-' || n, '1', a.area, '55501' || lpad((p.priority * 10 + n)::text, 2, '0'),
+       '+1' || a.area || '55501' || lpad((p.priority * 10 + n)::text, 2, '0')
+FROM call_service_providers p, generate_series(1, 3) n,
+     LATERAL (SELECT (ARRAY['415', '212', '646'])[n] AS area) a;
+
+-- 300 due calls of another user, queued directly by the owner.
+INSERT INTO auth.users (id, email) VALUES ('c0c0c0c0-0000-4000-8000-000000000002', 'bulk@example.com');
+INSERT INTO call_queue (user_id, recipient_number, status, scheduled_time)
+SELECT 'c0c0c0c0-0000-4000-8000-000000000002', '+1415555' || lpad(g::text, 4, '0'), 'queued',
+       now() - interval '1 hour' + g * interval '1 second'
+FROM generate_series(1, 300) g;
+
+CREATE TABLE claim_log (call_queue_id uuid, provider_id uuid, worker int, claimed_at timestamptz DEFAULT clock_timestamp());
+GRANT INSERT, SELECT ON claim_log TO service_role;
+
+-- Raises if any provider has more calls in progress than its limit, as the
+-- calling transaction sees it.
+CREATE FUNCTION assert_limits() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE over text;
+BEGIN
+    SELECT string_agg(format('%s has %s calls in progress, limit %s', p.name, c.calls, p.concurrency_limit), '; ')
+    INTO over
+    FROM call_service_providers p
+    JOIN (SELECT provider_id, count(*) AS calls FROM call_queue WHERE status = 'in-progress' GROUP BY 1) c
+      ON c.provider_id = p.id
+    WHERE c.calls > p.concurrency_limit;
+    IF over IS NOT NULL THEN
+        RAISE EXCEPTION 'concurrency limit exceeded: %', over;
+    END IF;
+END $$;
