@@ -26,6 +26,7 @@ listen_addresses = ''
 unix_socket_directories = '/tmp'
 shared_preload_libraries = 'pg_cron'
 cron.database_name = 'postgres'
+cron.host = '/tmp'
 fsync = off
 CONF
     as_postgres "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w start >/dev/null

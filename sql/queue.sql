@@ -25,6 +25,15 @@ BEGIN
 END
 $$;
 
+-- One user's quota checks and usage settlements run one at a time, until the
+-- transaction ends: an advisory lock keyed by the user ("dial" in ASCII).
+CREATE FUNCTION dialer.lock_user(user_id uuid) RETURNS void
+    LANGUAGE sql VOLATILE
+    SET search_path = ''
+AS $$
+    SELECT pg_catalog.pg_advisory_xact_lock(1684627820, pg_catalog.hashtext(user_id::text))
+$$;
+
 ---------------------------------------------------------------------------
 -- Every queued call passes the same checks, whether it comes through
 -- enqueue_call() or a direct INSERT or UPDATE: recipient normalized to E.164,

@@ -244,3 +244,17 @@ CREATE INDEX call_queue_in_progress ON call_queue (provider_id, claimed_at)
 -- A user's reserved calls in a period, for the quota check.
 CREATE INDEX call_queue_reserved ON call_queue (user_id, scheduled_time)
     WHERE status IN ('queued', 'in-progress');
+
+-- Where billing periods are counted from (the start of the first period), so
+-- that month ends stay put: set by rollover_billing_periods() when NULL.
+ALTER TABLE user_subscriptions ADD COLUMN billing_anchor TIMESTAMPTZ;
+
+-- One usage row per subscription period.
+CREATE UNIQUE INDEX user_call_usage_period ON user_call_usage (subscription_id, billing_period_start)
+    WHERE subscription_id IS NOT NULL;
+-- A provider call's result is recorded once.
+CREATE UNIQUE INDEX user_call_history_call_id ON user_call_history (call_id)
+    WHERE call_id IS NOT NULL;
+-- Provider webhooks find their call by the provider's call id.
+CREATE INDEX call_queue_call_id ON call_queue (call_id)
+    WHERE call_id IS NOT NULL;

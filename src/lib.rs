@@ -5,6 +5,7 @@
 
 use pgrx::prelude::*;
 
+mod billing;
 mod errors;
 mod identity;
 mod queue;
@@ -49,6 +50,18 @@ extension_sql_file!(
         identity::dialer::caller_is_superuser,
         routing::pick_provider_number,
         routing::claim_due_calls
+    ]
+);
+
+// Results and billing: record_call_result, usage, rollover, pg_cron jobs.
+extension_sql_file!(
+    "../sql/billing.sql",
+    name = "billing",
+    requires = [
+        "queue",
+        billing::dialer::normalize_call_result,
+        billing::dialer::billed_minutes_for,
+        billing::dialer::roll_billing_period
     ]
 );
 

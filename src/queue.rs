@@ -19,9 +19,6 @@ fn seconds(secs: f64) -> Interval {
         .expect("a delay of at most a week fits an interval")
 }
 
-/// Key space of the per-user advisory lock that serializes quota checks.
-const QUOTA_LOCK: i32 = 0x6469_616c; // "dial"
-
 #[pg_schema]
 mod dialer {
     use super::*;
@@ -108,8 +105,8 @@ fn check(new: &Value, old: Option<&Value>) -> Result<Map<String, Value>, DialerE
 
     // One user's quota checks run one at a time, until their transactions end.
     spi(Spi::run_with_args(
-        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-        &[QUOTA_LOCK.into(), user_id.as_str().into()],
+        "SELECT dialer.lock_user($1::uuid)",
+        &[user_id.as_str().into()],
     ));
 
     let self_id = text(new, "id").map(str::to_owned);

@@ -25,8 +25,14 @@ ADDITIONS = {
         "columns": {"provider_phone_number_id": "uuid", "claimed_at": "timestamp with time zone",
                     "idempotency_key": "text"},
         "indexes": ["call_queue_idempotency_key", "call_queue_due", "call_queue_in_progress",
-                    "call_queue_reserved"],
+                    "call_queue_reserved", "call_queue_call_id"],
     },
+    "user_subscriptions": {
+        "columns": {"billing_anchor": "timestamp with time zone"},
+        "indexes": [],
+    },
+    "user_call_usage": {"columns": {}, "indexes": ["user_call_usage_period"]},
+    "user_call_history": {"columns": {}, "indexes": ["user_call_history_call_id"]},
     "provider_phone_numbers": {
         "columns": {"last_used_at": "timestamp with time zone"},
         "indexes": [],

@@ -1,0 +1,360 @@
+-- Results and billing: record_call_result() for provider webhooks,
+-- compute_remaining_usage(), rollover_billing_periods(), and the pg_cron
+-- jobs that run rollover and stale-call rescue. Payload normalization and
+-- period arithmetic are Rust (src/billing.rs, core/src/results.rs,
+-- core/src/billing.rs).
+
+-- The usage row of the billing period that covers `at` for a user, created
+-- when missing, locked. The caller holds dialer.lock_user(user_id). NULL when
+-- no subscription period covers `at`.
+CREATE FUNCTION dialer.usage_row(user_id uuid, at timestamptz) RETURNS public.user_call_usage
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = ''
+AS $$
+DECLARE
+    u public.user_call_usage;
+    s record;
+BEGIN
+    SELECT * INTO u FROM public.user_call_usage cu
+    WHERE cu.user_id = usage_row.user_id AND cu.billing_period_start <= at AND at < cu.billing_period_end
+    ORDER BY cu.billing_period_start DESC LIMIT 1
+    FOR UPDATE;
+    IF FOUND THEN
+        RETURN u;
+    END IF;
+    SELECT sub.id, sub.current_period_start, sub.current_period_end, p.call_limit, p.minutes_limit INTO s
+    FROM public.user_subscriptions sub JOIN public.subscription_plans p ON p.id = sub.plan_id
+    WHERE sub.user_id = usage_row.user_id AND sub.current_period_start <= at AND at < sub.current_period_end
+    ORDER BY (sub.status IN ('active', 'trialing')) DESC, sub.current_period_end DESC
+    LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO public.user_call_usage
+        (user_id, subscription_id, billing_period_start, billing_period_end,
+         calls_used, minutes_used, calls_remaining, minutes_remaining)
+    VALUES (usage_row.user_id, s.id, s.current_period_start, s.current_period_end, 0, 0, s.call_limit, s.minutes_limit)
+    ON CONFLICT (subscription_id, billing_period_start) WHERE subscription_id IS NOT NULL DO NOTHING;
+    SELECT * INTO u FROM public.user_call_usage cu
+    WHERE cu.subscription_id = s.id AND cu.billing_period_start = s.current_period_start
+    FOR UPDATE;
+    RETURN u;
+END
+$$;
+
+-- Recomputes a usage row's remaining figures: the plan's limit less what was
+-- used and what is reserved (calls queued or in progress in the period).
+-- NULL where the plan has no limit.
+CREATE FUNCTION dialer.refresh_remaining(usage_id uuid) RETURNS void
+    LANGUAGE sql VOLATILE
+    SET search_path = ''
+AS $$
+    UPDATE public.user_call_usage u
+    SET calls_remaining = CASE WHEN p.call_limit IS NULL THEN NULL ELSE greatest(
+            p.call_limit - coalesce(u.calls_used, 0) - (
+                SELECT pg_catalog.count(*) FROM public.call_queue q
+                WHERE q.user_id = u.user_id AND q.status IN ('queued', 'in-progress')
+                  AND coalesce(q.scheduled_time, q.created_at) >= u.billing_period_start
+                  AND coalesce(q.scheduled_time, q.created_at) < u.billing_period_end), 0) END,
+        minutes_remaining = CASE WHEN p.minutes_limit IS NULL THEN NULL
+                                 ELSE greatest(p.minutes_limit - coalesce(u.minutes_used, 0), 0) END
+    FROM public.user_subscriptions s JOIN public.subscription_plans p ON p.id = s.plan_id
+    WHERE u.id = usage_id AND s.id = u.subscription_id
+$$;
+
+-- Adds a settled call to the usage of the period that covers `at`.
+CREATE FUNCTION dialer.settle_usage(user_id uuid, at timestamptz, calls integer, minutes integer) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = ''
+AS $$
+DECLARE
+    u public.user_call_usage;
+BEGIN
+    PERFORM dialer.lock_user(user_id);
+    u := dialer.usage_row(user_id, at);
+    IF u.id IS NULL THEN
+        RETURN;  -- no subscription period covers the call: nothing to bill against
+    END IF;
+    UPDATE public.user_call_usage cu
+    SET calls_used = coalesce(cu.calls_used, 0) + calls, minutes_used = coalesce(cu.minutes_used, 0) + minutes
+    WHERE cu.id = u.id;
+    PERFORM dialer.refresh_remaining(u.id);
+END
+$$;
+
+---------------------------------------------------------------------------
+-- record_call_result: a provider's end-of-call webhook body, as delivered.
+-- Recorded once: the same result again changes nothing, a later event of
+-- the same call (Retell's call_analyzed) fills in what the first lacked.
+---------------------------------------------------------------------------
+CREATE FUNCTION record_call_result(payload jsonb)
+    RETURNS TABLE (call_queue_id uuid, history_id uuid, queue_status text, result text)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = ''
+AS $$
+#variable_conflict use_column
+DECLARE
+    normalized jsonb;
+    r jsonb;
+    provider_call_id text;
+    q public.call_queue;
+    h public.user_call_history;
+    seconds integer;
+    added_minutes integer;
+    changed boolean;
+BEGIN
+    PERFORM dialer.require_worker('record_call_result');
+    normalized := dialer.normalize_call_result(payload);
+    PERFORM dialer.raise_error(normalized -> 'error');
+    r := normalized -> 'ok';
+    IF r ->> 'kind' = 'ignored' THEN
+        RETURN QUERY SELECT NULL::uuid, NULL::uuid, NULL::text, 'ignored'::text;
+        RETURN;
+    END IF;
+    provider_call_id := r ->> 'call_id';
+    seconds := coalesce((r ->> 'duration')::integer, 0);
+
+    -- The call first (its lock orders concurrent deliveries), then its result.
+    SELECT * INTO q FROM public.call_queue cq WHERE cq.call_id = provider_call_id FOR UPDATE;
+    SELECT * INTO h FROM public.user_call_history ch WHERE ch.call_id = provider_call_id FOR UPDATE;
+
+    IF h.id IS NOT NULL THEN
+        changed := (r ->> 'transcript' IS NOT NULL AND h.transcript IS DISTINCT FROM r ->> 'transcript')
+                OR (r ->> 'recording_url' IS NOT NULL AND h.recording_url IS DISTINCT FROM r ->> 'recording_url')
+                OR (r ->> 'summary' IS NOT NULL AND h.call_summary IS DISTINCT FROM r ->> 'summary')
+                OR seconds > coalesce(h.duration, 0);
+        IF changed THEN
+            added_minutes := dialer.billed_minutes_for(seconds) - dialer.billed_minutes_for(coalesce(h.duration, 0));
+            UPDATE public.user_call_history ch
+            SET transcript = coalesce(r ->> 'transcript', ch.transcript),
+                recording_url = coalesce(r ->> 'recording_url', ch.recording_url),
+                call_summary = coalesce(r ->> 'summary', ch.call_summary),
+                duration = greatest(coalesce(ch.duration, 0), seconds),
+                call_data = payload
+            WHERE ch.id = h.id;
+            IF added_minutes > 0 THEN
+                PERFORM dialer.settle_usage(h.user_id, h.created_at, 0, added_minutes);
+            END IF;
+        END IF;
+        RETURN QUERY
+            SELECT h.call_queue_id, h.id, (SELECT cq.status FROM public.call_queue cq WHERE cq.id = h.call_queue_id),
+                   CASE WHEN changed THEN 'enriched' ELSE 'duplicate' END;
+        RETURN;
+    END IF;
+
+    IF q.id IS NULL THEN
+        RAISE EXCEPTION 'no call has provider call id %', provider_call_id
+            USING ERRCODE = 'PT404',
+                  HINT = 'A call gets its provider call id from mark_call_placed() before its result can be recorded.';
+    END IF;
+
+    IF q.status = 'in-progress' THEN
+        IF r ->> 'status' = 'completed' THEN
+            UPDATE public.call_queue cq SET status = 'completed', last_error = NULL WHERE cq.id = q.id RETURNING * INTO q;
+        ELSIF r ->> 'status' = 'canceled' THEN
+            UPDATE public.call_queue cq SET status = 'canceled' WHERE cq.id = q.id RETURNING * INTO q;
+        ELSE
+            q := dialer.fail_attempt(q, coalesce(r ->> 'ended_reason', 'the call failed'), (r ->> 'retryable')::boolean);
+        END IF;
+    END IF;
+
+    INSERT INTO public.user_call_history AS ch
+        (user_id, call_queue_id, call_id, provider_id, assistant_id, phone_number_id, caller_number_id, voice_id,
+         transcript, status, duration, recording_url, call_summary, call_data)
+    SELECT q.user_id, q.id, provider_call_id, q.provider_id, t.assistant_id, q.provider_phone_number_id,
+           q.caller_number_id, coalesce(q.voice_id, t.voice_id),
+           r ->> 'transcript', r ->> 'status', seconds, r ->> 'recording_url', r ->> 'summary', payload
+    FROM (SELECT 1) one
+    LEFT JOIN public.call_templates t ON t.id = q.template_id
+    RETURNING * INTO h;
+
+    PERFORM dialer.settle_usage(q.user_id, coalesce(q.scheduled_time, q.created_at),
+                                CASE WHEN r ->> 'status' = 'completed' THEN 1 ELSE 0 END,
+                                dialer.billed_minutes_for(seconds));
+
+    RETURN QUERY SELECT q.id, h.id, q.status, 'recorded'::text;
+END
+$$;
+
+---------------------------------------------------------------------------
+-- compute_remaining_usage: calls and minutes left in the subscription period
+-- that covers `at`, for the current user (an admin or service_role may ask
+-- for anyone). No row when no active or trialing subscription covers `at`.
+---------------------------------------------------------------------------
+CREATE FUNCTION compute_remaining_usage(user_id uuid DEFAULT NULL, at timestamptz DEFAULT now())
+    RETURNS TABLE (
+        subscription_id uuid, plan_name text, period_start timestamptz, period_end timestamptz,
+        calls_limit integer, calls_used bigint, calls_reserved bigint, calls_remaining bigint,
+        minutes_limit integer, minutes_used bigint, minutes_remaining bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path = ''
+AS $$
+#variable_conflict use_column
+DECLARE
+    target uuid := coalesce(compute_remaining_usage.user_id, dialer.uid());
+BEGIN
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'sign in to see your usage' USING ERRCODE = '42501';
+    END IF;
+    IF target IS DISTINCT FROM dialer.uid() AND NOT dialer.is_privileged() THEN
+        RAISE EXCEPTION 'only an admin or service_role can see another user''s usage' USING ERRCODE = '42501';
+    END IF;
+    RETURN QUERY
+    WITH sub AS (
+        SELECT s.id, p.name, s.current_period_start AS ps, s.current_period_end AS pe, p.call_limit, p.minutes_limit
+        FROM public.user_subscriptions s JOIN public.subscription_plans p ON p.id = s.plan_id
+        WHERE s.user_id = target AND s.status IN ('active', 'trialing')
+          AND s.current_period_start <= compute_remaining_usage.at AND compute_remaining_usage.at < s.current_period_end
+        ORDER BY s.current_period_end DESC
+        LIMIT 1
+    ), used AS (
+        SELECT coalesce(sum(u.calls_used), 0)::bigint AS calls, coalesce(sum(u.minutes_used), 0)::bigint AS minutes
+        FROM public.user_call_usage u, sub
+        WHERE u.user_id = target AND u.billing_period_start = sub.ps AND u.billing_period_end = sub.pe
+    ), reserved AS (
+        SELECT pg_catalog.count(*)::bigint AS calls
+        FROM public.call_queue q, sub
+        WHERE q.user_id = target AND q.status IN ('queued', 'in-progress')
+          AND coalesce(q.scheduled_time, q.created_at) >= sub.ps AND coalesce(q.scheduled_time, q.created_at) < sub.pe
+    )
+    SELECT sub.id, sub.name, sub.ps, sub.pe,
+           sub.call_limit, used.calls, reserved.calls,
+           CASE WHEN sub.call_limit IS NULL THEN NULL
+                ELSE greatest(sub.call_limit - used.calls - reserved.calls, 0) END,
+           sub.minutes_limit, used.minutes,
+           CASE WHEN sub.minutes_limit IS NULL THEN NULL
+                ELSE greatest(sub.minutes_limit - used.minutes, 0) END
+    FROM sub, used, reserved;
+END
+$$;
+
+---------------------------------------------------------------------------
+-- rollover_billing_periods: every active or trialing subscription whose
+-- period ended by `at` is canceled (cancel_at_period_end) or moves on by its
+-- plan's interval, several periods at once if runs were missed; and every
+-- active subscription gets its usage row for the current period. Runs one
+-- at a time (an advisory lock), so running it twice at once is safe.
+---------------------------------------------------------------------------
+CREATE FUNCTION rollover_billing_periods(at timestamptz DEFAULT now())
+    RETURNS TABLE (subscription_id uuid, user_id uuid, action text, period_start timestamptz, period_end timestamptz)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = ''
+AS $$
+#variable_conflict use_column
+DECLARE
+    s record;
+    period record;
+    u public.user_call_usage;
+BEGIN
+    PERFORM dialer.require_worker('rollover_billing_periods');
+    PERFORM pg_catalog.pg_advisory_xact_lock(1684627820, 0);
+
+    FOR s IN
+        SELECT sub.*, p."interval" AS billing_interval
+        FROM public.user_subscriptions sub JOIN public.subscription_plans p ON p.id = sub.plan_id
+        WHERE sub.status IN ('active', 'trialing') AND sub.current_period_end <= rollover_billing_periods.at
+        ORDER BY sub.current_period_end, sub.id
+        FOR UPDATE OF sub
+    LOOP
+        IF coalesce(s.cancel_at_period_end, false) THEN
+            UPDATE public.user_subscriptions sub SET status = 'canceled' WHERE sub.id = s.id;
+            RETURN QUERY SELECT s.id, s.user_id, 'canceled'::text, s.current_period_start, s.current_period_end;
+            CONTINUE;
+        END IF;
+        SELECT timestamptz 'epoch' + r.period_start_us * interval '1 microsecond' AS ps,
+               timestamptz 'epoch' + r.period_end_us * interval '1 microsecond' AS pe
+        INTO period
+        FROM dialer.roll_billing_period(
+            (extract(epoch FROM coalesce(s.billing_anchor, s.current_period_start)) * 1000000)::bigint,
+            (extract(epoch FROM s.current_period_end) * 1000000)::bigint,
+            s.billing_interval,
+            (extract(epoch FROM rollover_billing_periods.at) * 1000000)::bigint) r;
+        UPDATE public.user_subscriptions sub
+        SET current_period_start = period.ps, current_period_end = period.pe,
+            billing_anchor = coalesce(sub.billing_anchor, sub.current_period_start)
+        WHERE sub.id = s.id;
+        RETURN QUERY SELECT s.id, s.user_id, 'renewed'::text, period.ps, period.pe;
+    END LOOP;
+
+    FOR s IN
+        SELECT sub.id, sub.user_id, sub.current_period_start, sub.current_period_end
+        FROM public.user_subscriptions sub
+        WHERE sub.status IN ('active', 'trialing')
+          AND sub.current_period_start <= rollover_billing_periods.at
+          AND rollover_billing_periods.at < sub.current_period_end
+          AND NOT EXISTS (SELECT 1 FROM public.user_call_usage cu
+                          WHERE cu.subscription_id = sub.id AND cu.billing_period_start = sub.current_period_start)
+        ORDER BY sub.id
+    LOOP
+        PERFORM dialer.lock_user(s.user_id);
+        u := dialer.usage_row(s.user_id, s.current_period_start);
+        PERFORM dialer.refresh_remaining(u.id);
+        RETURN QUERY SELECT s.id, s.user_id, 'usage-opened'::text, s.current_period_start, s.current_period_end;
+    END LOOP;
+END
+$$;
+
+---------------------------------------------------------------------------
+-- pg_cron: schedule_dialer_jobs() runs rollover_billing_periods() and
+-- rescue_stale_calls() in this database; unschedule_dialer_jobs() stops them.
+-- Both need pg_cron installed in this database (cron.database_name).
+---------------------------------------------------------------------------
+CREATE FUNCTION dialer.require_pg_cron() RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = ''
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in database %', pg_catalog.current_database()
+            USING ERRCODE = '55000',
+                  HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, '
+                         'restart, and run CREATE EXTENSION pg_cron. Or call rollover_billing_periods() '
+                         'and rescue_stale_calls() from a scheduler of your own.';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION schedule_dialer_jobs(
+    rollover_schedule text DEFAULT '*/5 * * * *',
+    rescue_schedule text DEFAULT '* * * * *'
+) RETURNS TABLE (jobname text, schedule text, jobid bigint)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = ''
+AS $$
+BEGIN
+    PERFORM dialer.require_pg_cron();
+    RETURN QUERY EXECUTE
+        'SELECT name, sched, cron.schedule(name, sched, command)
+         FROM (VALUES ($1, $2, $3), ($4, $5, $6)) AS jobs(name, sched, command)'
+    USING 'pg_dialer_rollover', rollover_schedule, 'SELECT public.rollover_billing_periods()',
+          'pg_dialer_rescue_stale_calls', rescue_schedule, 'SELECT public.rescue_stale_calls()';
+END
+$$;
+
+CREATE FUNCTION unschedule_dialer_jobs() RETURNS SETOF text
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = ''
+AS $$
+BEGIN
+    PERFORM dialer.require_pg_cron();
+    RETURN QUERY EXECUTE
+        'SELECT jobname::text FROM cron.job
+         WHERE jobname IN (''pg_dialer_rollover'', ''pg_dialer_rescue_stale_calls'') AND cron.unschedule(jobid)';
+END
+$$;
+
+---------------------------------------------------------------------------
+-- Grants.
+---------------------------------------------------------------------------
+REVOKE ALL ON FUNCTION
+    record_call_result(jsonb),
+    compute_remaining_usage(uuid, timestamptz),
+    rollover_billing_periods(timestamptz),
+    schedule_dialer_jobs(text, text),
+    unschedule_dialer_jobs()
+FROM PUBLIC, anon;
+GRANT EXECUTE ON FUNCTION
+    record_call_result(jsonb),
+    compute_remaining_usage(uuid, timestamptz),
+    rollover_billing_periods(timestamptz)
+TO authenticated, service_role;

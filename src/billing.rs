@@ -1,0 +1,55 @@
+//! Results and billing: the pure parts of `record_call_result`,
+//! `rollover_billing_periods` and usage settlement (core/src/results.rs,
+//! core/src/billing.rs), exposed to the SQL in sql/billing.sql.
+
+use crate::errors::{raise, to_result_json};
+use pg_dialer_core::billing::{billed_minutes, roll_forward, Interval};
+use pg_dialer_core::error::DialerError;
+use pg_dialer_core::results::normalize;
+use pgrx::prelude::*;
+use pgrx::JsonB;
+
+#[pg_schema]
+mod dialer {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    /// A provider's webhook body, normalized: `{"ok": {...}}` or `{"error": ...}`.
+    #[pg_extern(immutable, strict, parallel_safe)]
+    fn normalize_call_result(payload: JsonB) -> JsonB {
+        to_result_json(normalize(&payload.0).map(|webhook| webhook.to_json()))
+    }
+
+    /// Minutes billed for a call of `seconds`: per started minute.
+    #[pg_extern(immutable, strict, parallel_safe)]
+    fn billed_minutes_for(seconds: i32) -> i32 {
+        billed_minutes(i64::from(seconds)) as i32
+    }
+
+    /// The billing period after one that ended at `period_end_us`, moved on
+    /// until it covers `at_us` (all in microseconds since 1970), counted from
+    /// the subscription's anchor. No row while the period has not ended.
+    #[pg_extern(immutable, strict, parallel_safe)]
+    fn roll_billing_period(
+        anchor_us: i64,
+        period_end_us: i64,
+        billing_interval: &str,
+        at_us: i64,
+    ) -> TableIterator<'static, (name!(period_start_us, i64), name!(period_end_us, i64))> {
+        let interval = Interval::parse(billing_interval).unwrap_or_else(|| {
+            raise(DialerError::invalid(format!(
+                "billing interval {billing_interval:?} is neither monthly nor yearly"
+            )))
+        });
+        let at = |us: i64| {
+            DateTime::<Utc>::from_timestamp_micros(us).unwrap_or_else(|| {
+                raise(DialerError::invalid(format!(
+                    "timestamp {us} is out of range"
+                )))
+            })
+        };
+        let period = roll_forward(at(anchor_us), at(period_end_us), interval, at(at_us))
+            .map(|(start, end)| (start.timestamp_micros(), end.timestamp_micros()));
+        TableIterator::new(period)
+    }
+}
