@@ -28,6 +28,7 @@ shared_preload_libraries = 'pg_cron'
 cron.database_name = 'postgres'
 cron.host = '/tmp'
 fsync = off
+timezone = 'UTC'
 CONF
     as_postgres "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w start >/dev/null
     ;;

@@ -5,7 +5,8 @@
 #   3. #[pg_test] tests inside PostgreSQL (cargo pgrx test)
 #   4. SQL tests with pgTAP on a fresh cluster: spec conformance, RLS as anon,
 #      two users, an admin and service_role, timestamps, the plain install
-#   5. pg_dump / pg_restore round trip, concurrency with pgbench connections
+#   5. pg_dump / pg_restore round trip, concurrency with pgbench connections,
+#      the jobs run by a real pg_cron
 #   6. install on a Supabase-like database, in a cluster of its own
 set -uo pipefail
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -67,6 +68,7 @@ if [ "$failed" -eq 0 ] || [ -f /usr/share/postgresql/15/extension/pg_dialer.cont
     step "SQL tests (pgTAP)" sql_tests
     step "pg_dump and pg_restore" prove tests/dump_restore.sh
     step "concurrency with real connections (pgbench)" prove tests/concurrency.sh
+    step "pg_cron runs the billing and rescue jobs" prove tests/pg_cron.sh
     scripts/cluster.sh stop test
     export PGPORT=28816
     step "start a Supabase-like cluster" scripts/cluster.sh start supabase 28816

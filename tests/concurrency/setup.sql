@@ -45,3 +45,16 @@ BEGIN
         RAISE EXCEPTION 'concurrency limit exceeded: %', over;
     END IF;
 END $$;
+
+-- Webhook bodies, loaded by concurrency.sh.
+CREATE TABLE payloads (name text PRIMARY KEY, body jsonb);
+GRANT SELECT ON payloads TO service_role;
+
+-- 60 subscriptions whose monthly period ended at the start of this month.
+INSERT INTO auth.users (id, email)
+SELECT ('c0c0c0c0-0000-4000-9000-' || lpad(g::text, 12, '0'))::uuid, 'sub' || g || '@example.com'
+FROM generate_series(1, 60) g;
+INSERT INTO user_subscriptions (user_id, plan_id, status, current_period_start, current_period_end)
+SELECT ('c0c0c0c0-0000-4000-9000-' || lpad(g::text, 12, '0'))::uuid, 'c0c0c0c0-0000-4000-8000-0000000000a1',
+       'active', date_trunc('month', now()) - interval '1 month', date_trunc('month', now())
+FROM generate_series(1, 60) g;
