@@ -73,7 +73,11 @@ INSERT INTO call_templates (id, name, description, category, tags, is_public, cr
      'c0a11e70-0002-4000-8000-00000000c002', 'a551a7a0-0002-4000-8000-00000000f002',
      'd01ce000-0003-4000-8000-00000000d003',
      '{"customer_name": {"type": "string", "required": true}, "rating_scale": {"type": "integer", "default": 5}}',
-     '["customer_name", "rating_scale"]');
+     '["customer_name", "rating_scale"]'),
+    ('7e3a1a7e-0003-4000-8000-00000000e003', 'Service check (UK)', 'Checks in with UK customers after a repair',
+     'automotive', '["follow-up", "uk"]', false, '3f8a2b6c-1d4e-4f7a-8b9c-2e5d7a1f3b02',
+     'c0a11e70-0003-4000-8000-00000000c003', 'a551a7a0-0003-4000-8000-00000000f003', NULL,
+     '{"customer_name": {"type": "string", "required": true}}', '["customer_name"]');
 
 INSERT INTO call_queue (id, user_id, recipient_number, caller_number_id, scheduled_time, status, call_id, provider_id,
                         template_id, voice_id, custom_variables, retry_count, last_error) VALUES

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job, from a fresh Debian machine (as root): install what is missing,
 # build and install pg_dialer into the system PostgreSQL 15, start a local
-# cluster as the postgres OS user, create the extension, load the demo data
-# and show it from the DBA's, a customer's and anon's side.
+# cluster as the postgres OS user, create the extension, load the demo data,
+# show it from the DBA's, a customer's and anon's side, and run the whole call
+# flow: enqueue, claim, place, provider results, history and remaining usage.
 set -euo pipefail
 export PATH="$HOME/.cargo/bin:$PATH"
 cd "$(dirname "$0")/.."
@@ -22,6 +23,8 @@ psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -c 'CREATE EXTENSION pg_dialer CASCADE;'
 psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -f demo/data.sql
 echo
 psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -f demo/show.sql 2>&1
+echo
+psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -f demo/flow.sql 2>&1
 echo
 echo "The demo database keeps running. Connect with:  psql -h /tmp -p $PORT -U postgres $DB"
 echo "Stop it with:  scripts/cluster.sh stop demo"
