@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster run by the postgres OS user (initdb refuses
 # root), reachable over the unix socket in /tmp with trust authentication.
+# PG_MAJOR (15 or 17, default 15) picks the server; pg_cron is preloaded where
+# that major has it (15).
 #
 #   scripts/cluster.sh start NAME PORT   # new empty cluster in /tmp/pg_dialer-NAME
 #   scripts/cluster.sh stop NAME
 set -euo pipefail
-
-PG_BIN=/usr/lib/postgresql/15/bin
+source "$(dirname "$0")/pg.sh"
 cmd=${1:?start or stop}
 name=${2:?cluster name}
 dir=/tmp/pg_dialer-$name
@@ -24,12 +25,16 @@ start)
 port = $port
 listen_addresses = ''
 unix_socket_directories = '/tmp'
-shared_preload_libraries = 'pg_cron'
-cron.database_name = 'postgres'
-cron.host = '/tmp'
 fsync = off
 timezone = 'UTC'
 CONF
+    if [ -f "$("$PG_CONFIG" --pkglibdir)/pg_cron.so" ]; then
+        cat >>"$dir/postgresql.conf" <<CONF
+shared_preload_libraries = 'pg_cron'
+cron.database_name = 'postgres'
+cron.host = '/tmp'
+CONF
+    fi
     as_postgres "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w start >/dev/null
     ;;
 stop)

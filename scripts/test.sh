@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# The whole test suite of pg_dialer, from a fresh Debian machine (as root):
-#   1. lint: cargo fmt --check and clippy with warnings as errors
-#   2. pure Rust unit tests (pg_dialer_core), no database
-#   3. #[pg_test] tests inside PostgreSQL (cargo pgrx test)
-#   4. SQL tests with pgTAP on a fresh cluster: spec conformance, RLS as anon,
-#      two users, an admin and service_role, timestamps, the plain install
-#   5. pg_dump / pg_restore round trip, concurrency with pgbench connections,
-#      the jobs run by a real pg_cron
-#   6. install on a Supabase-like database, in a cluster of its own
+# The whole test suite of pg_dialer, from a fresh Debian machine (as root),
+# on PostgreSQL 15 and 17 (PG_MAJORS="15" to run one):
+#   - lint: cargo fmt --check, and clippy with warnings as errors for each major
+#   - pure Rust unit tests (pg_dialer_core), no database
+# and for each major:
+#   - #[pg_test] tests inside PostgreSQL (cargo pgrx test)
+#   - SQL tests with pgTAP on a fresh cluster: spec conformance, RLS as anon,
+#     two users, an admin and service_role, the call pipeline, results and
+#     billing, the end-to-end flow
+#   - pg_dump / pg_restore round trip; concurrency with pgbench connections
+#   - the jobs run by a real pg_cron (15 only: pg_cron is packaged for 15)
+#   - install on a Supabase-like database, in a cluster of its own
 set -uo pipefail
 export PATH="$HOME/.cargo/bin:$PATH"
 cd "$(dirname "$0")/.."
 scripts/setup.sh || exit 1
 
+PG_MAJORS=${PG_MAJORS:-"15 17"}
 export PGUSER=postgres PGHOST=/tmp
-PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 log_dir=$(mktemp -d /tmp/pg_dialer-test.XXXXXX)
 passed=0
 failed=0
@@ -34,14 +37,24 @@ step() { # name, command...
 }
 
 lint() {
-    cargo fmt --all -- --check &&
-        cargo clippy --workspace --all-targets --no-default-features --features "pg15 pg_test" -- -D warnings
+    cargo fmt --all -- --check || return 1
+    local major
+    for major in $PG_MAJORS; do
+        cargo clippy --workspace --all-targets --no-default-features --features "pg$major pg_test" -- -D warnings ||
+            return 1
+    done
 }
 
 pgrx_tests() {
-    local data=/tmp/pg_dialer-pgrx
+    local data=/tmp/pg_dialer-pgrx-$PG_MAJOR
+    rm -rf "$data"
     install -d -o postgres -g postgres "$data"
-    cargo pgrx test pg15 --runas postgres --pgdata "$data"
+    cargo pgrx test "pg$PG_MAJOR" --runas postgres --pgdata "$data"
+}
+
+install_extension() {
+    cargo pgrx install --pg-config "$PG_CONFIG" >"$log_dir/install-$PG_MAJOR.log" 2>&1 ||
+        { cat "$log_dir/install-$PG_MAJOR.log"; return 1; }
 }
 
 sql_tests() {
@@ -53,28 +66,34 @@ sql_tests() {
         pg_prove -d pg_dialer_test "$conformance" tests/sql/*.sql
 }
 
-install_extension() {
-    cargo pgrx install --pg-config "$PG_CONFIG" >"$log_dir/install.log" 2>&1 ||
-        { cat "$log_dir/install.log"; return 1; }
-}
-
 step "lint (cargo fmt, cargo clippy)" lint
 step "pure Rust unit tests" cargo test -p pg_dialer_core
-step "pgrx tests inside PostgreSQL" pgrx_tests
-step "build and install the extension" install_extension
-if [ "$failed" -eq 0 ] || [ -f /usr/share/postgresql/15/extension/pg_dialer.control ]; then
-    export PGPORT=28815
-    step "start a test cluster" scripts/cluster.sh start test 28815
-    step "SQL tests (pgTAP)" sql_tests
-    step "pg_dump and pg_restore" prove tests/dump_restore.sh
-    step "concurrency with real connections (pgbench)" prove tests/concurrency.sh
-    step "pg_cron runs the billing and rescue jobs" prove tests/pg_cron.sh
-    scripts/cluster.sh stop test
-    export PGPORT=28816
-    step "start a Supabase-like cluster" scripts/cluster.sh start supabase 28816
-    step "install on a Supabase-like database" prove tests/supabase_like.sh
-    scripts/cluster.sh stop supabase
-fi
+
+for major in $PG_MAJORS; do
+    export PG_MAJOR=$major
+    # shellcheck source=scripts/pg.sh
+    source scripts/pg.sh
+    export PATH="$PG_BIN:$HOME/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    step "pg$major: pgrx tests inside PostgreSQL" pgrx_tests
+    step "pg$major: build and install the extension" install_extension || continue
+
+    export PGPORT=$((28800 + major))
+    step "pg$major: start a test cluster" scripts/cluster.sh start "test-$major" "$PGPORT"
+    step "pg$major: SQL tests (pgTAP)" sql_tests
+    step "pg$major: pg_dump and pg_restore" prove tests/dump_restore.sh
+    step "pg$major: concurrency with real connections (pgbench)" prove tests/concurrency.sh
+    if [ -f "$("$PG_CONFIG" --pkglibdir)/pg_cron.so" ]; then
+        step "pg$major: pg_cron runs the billing and rescue jobs" prove tests/pg_cron.sh
+    else
+        echo "=== pg$major: no pg_cron for this major; tests/pg_cron.sh runs on 15"
+    fi
+    scripts/cluster.sh stop "test-$major"
+
+    export PGPORT=$((28900 + major))
+    step "pg$major: start a Supabase-like cluster" scripts/cluster.sh start "supabase-$major" "$PGPORT"
+    step "pg$major: install on a Supabase-like database" prove tests/supabase_like.sh
+    scripts/cluster.sh stop "supabase-$major"
+done
 
 echo
 for f in "${failures[@]}"; do echo "failed: $f"; done

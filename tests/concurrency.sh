@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/concurrency"
 db=pg_dialer_concurrency
-PGBENCH=/usr/lib/postgresql/15/bin/pgbench
+PGBENCH=${PG_BIN:-/usr/lib/postgresql/15/bin}/pgbench
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" -c "$1"; }
 n=0
 check() { # description, expected, actual
