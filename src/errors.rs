@@ -44,12 +44,3 @@ pub fn raise(err: DialerError) -> ! {
 pub fn spi<T>(result: Result<T, pgrx::spi::SpiError>) -> T {
     result.unwrap_or_else(|err| panic!("pg_dialer: SPI failed: {err}"))
 }
-
-/// Like `spi`, for a query that may find no row: `None` then.
-pub fn spi_row<T>(result: Result<T, pgrx::spi::SpiError>) -> Option<T> {
-    match result {
-        Ok(value) => Some(value),
-        Err(pgrx::spi::SpiError::InvalidPosition) => None,
-        Err(err) => panic!("pg_dialer: SPI failed: {err}"),
-    }
-}

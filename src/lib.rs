@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 mod billing;
 mod errors;
 mod identity;
+mod plans;
 mod queue;
 mod routing;
 mod settings;

@@ -2,8 +2,9 @@
 //! through `enqueue_call()` or a direct INSERT or UPDATE of `call_queue`
 //! (trigger `validate_queued_call`, see sql/queue.sql).
 
-use crate::errors::{spi, spi_row, to_result_json};
+use crate::errors::{spi, to_result_json};
 use crate::identity::{caller_is_privileged, current_identity};
+use crate::plans;
 use crate::settings;
 use pg_dialer_core::error::{quoted, DialerError};
 use pg_dialer_core::params::TemplateParams;
@@ -11,6 +12,7 @@ use pg_dialer_core::phone::parse_e164;
 use pg_dialer_core::retry::AfterFailure;
 use pgrx::datum::Interval;
 use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
 use pgrx::JsonB;
 use serde_json::{Map, Value};
 
@@ -67,6 +69,14 @@ fn text<'a>(row: &'a Value, column: &str) -> Option<&'a str> {
 }
 
 fn check(new: &Value, old: Option<&Value>) -> Result<Map<String, Value>, DialerError> {
+    Spi::connect(|client| check_with(client, new, old))
+}
+
+fn check_with(
+    client: &SpiClient<'_>,
+    new: &Value,
+    old: Option<&Value>,
+) -> Result<Map<String, Value>, DialerError> {
     let identity = current_identity();
     let privileged = caller_is_privileged();
     let mut patch = Map::new();
@@ -88,37 +98,43 @@ fn check(new: &Value, old: Option<&Value>) -> Result<Map<String, Value>, DialerE
         );
     }
     let own = if privileged { "the user's" } else { "your" };
+    let user = user_id.as_str();
 
     let recipient = text(new, "recipient_number")
         .ok_or_else(|| DialerError::invalid("recipient_number is required"))?;
     let recipient = parse_e164("recipient_number", recipient)?;
     patch.insert("recipient_number".into(), recipient.e164.clone().into());
 
+    // One user's quota checks run one at a time, until their transactions end.
+    // The same statement reads now(), the default call time.
+    let now = spi(plans::first(
+        client,
+        "SELECT dialer.lock_user($1::uuid), now()::text",
+        &[user.into()],
+        |r| r.get::<String>(2),
+    ))
+    .flatten()
+    .expect("now() is not null");
     let call_time = match text(new, "scheduled_time") {
         Some(t) => t.to_owned(),
         None => {
-            let now = spi(Spi::get_one::<String>("SELECT now()::text")).expect("now() is not null");
             patch.insert("scheduled_time".into(), now.clone().into());
             now
         }
     };
 
-    // One user's quota checks run one at a time, until their transactions end.
-    spi(Spi::run_with_args(
-        "SELECT dialer.lock_user($1::uuid)",
-        &[user_id.as_str().into()],
-    ));
-
-    let self_id = text(new, "id").map(str::to_owned);
+    let self_id = text(new, "id");
     if old.is_none() {
         if let Some(key) = text(new, "idempotency_key") {
             // The same key again: the INSERT meets the unique index and enqueue_call
             // returns the call queued first, so no quota is taken twice.
-            let taken = spi(Spi::get_one_with_args::<bool>(
-                "SELECT EXISTS (SELECT 1 FROM public.call_queue WHERE user_id = $1::uuid AND idempotency_key = $2)",
-                &[user_id.as_str().into(), key.into()],
+            let taken = spi(plans::first(
+                client,
+                "SELECT 1 FROM public.call_queue WHERE user_id = $1::uuid AND idempotency_key = $2",
+                &[user.into(), key.into()],
+                |_| Ok(()),
             ));
-            if taken == Some(true) {
+            if taken.is_some() {
                 return Ok(patch);
             }
         }
@@ -127,10 +143,12 @@ fn check(new: &Value, old: Option<&Value>) -> Result<Map<String, Value>, DialerE
     let mut providers: Vec<(&str, String)> = Vec::new();
 
     if let Some(number_id) = text(new, "caller_number_id") {
-        let found = spi_row(Spi::get_three_with_args::<String, String, bool>(
+        let found = spi(plans::first(
+            client,
             "SELECT user_id::text, provider_id::text, coalesce(is_active, false)
              FROM public.user_phone_numbers WHERE id = $1::uuid",
             &[number_id.into()],
+            |r| Ok((r.get::<String>(1)?, r.get::<String>(2)?, r.get::<bool>(3)?)),
         ));
         match found {
             Some((Some(owner), Some(provider), Some(active))) if owner == user_id => {
@@ -152,35 +170,30 @@ fn check(new: &Value, old: Option<&Value>) -> Result<Map<String, Value>, DialerE
     let mut template_voice: Option<String> = None;
     let variables = new.get("custom_variables");
     if let Some(template_id) = text(new, "template_id") {
-        let template = spi(Spi::connect(|client| {
-            let mut rows = client.select(
-                "SELECT name, coalesce(is_public, false) AS is_public, created_by::text AS created_by,
-                        provider_id::text AS provider_id, voice_id::text AS voice_id,
-                        params, params_order
-                 FROM public.call_templates WHERE id = $1::uuid",
-                Some(1),
-                &[template_id.into()],
-            )?;
-            rows.next()
-                .map(|row| -> Result<_, pgrx::spi::SpiError> {
-                    Ok((
-                        row.get_by_name::<String, _>("name")?.unwrap_or_default(),
-                        row.get_by_name::<bool, _>("is_public")?.unwrap_or(false),
-                        row.get_by_name::<String, _>("created_by")?,
-                        row.get_by_name::<String, _>("provider_id")?,
-                        row.get_by_name::<String, _>("voice_id")?,
-                        row.get_by_name::<JsonB, _>("params")?.map(|j| j.0),
-                        row.get_by_name::<JsonB, _>("params_order")?.map(|j| j.0),
-                    ))
-                })
-                .transpose()
-        }));
+        let template = spi(plans::first(
+            client,
+            "SELECT name, coalesce(is_public, false), created_by::text, provider_id::text, voice_id::text,
+                    params, params_order
+             FROM public.call_templates WHERE id = $1::uuid",
+            &[template_id.into()],
+            |r| {
+                Ok((
+                    r.get::<String>(1)?.unwrap_or_default(),
+                    r.get::<bool>(2)?.unwrap_or(false),
+                    r.get::<String>(3)?,
+                    r.get::<String>(4)?,
+                    r.get::<String>(5)?,
+                    r.get::<JsonB>(6)?.map(|j| j.0),
+                    r.get::<JsonB>(7)?.map(|j| j.0),
+                ))
+            },
+        ));
         let Some((name, is_public, created_by, provider, voice, params, order)) = template else {
             return Err(DialerError::not_found(format!(
                 "template {template_id} not found"
             )));
         };
-        if !is_public && created_by.as_deref() != Some(user_id.as_str()) {
+        if !is_public && created_by.as_deref() != Some(user) {
             return Err(DialerError::not_found(format!(
                 "template {template_id} not found"
             )));
@@ -203,10 +216,12 @@ fn check(new: &Value, old: Option<&Value>) -> Result<Map<String, Value>, DialerE
 
     let mut premium_voice = None;
     if let Some(voice_id) = text(new, "voice_id").map(str::to_owned).or(template_voice) {
-        let found = spi_row(Spi::get_three_with_args::<bool, bool, String>(
+        let found = spi(plans::first(
+            client,
             "SELECT coalesce(is_active, false), coalesce(is_premium, false), provider_id::text
              FROM public.voice_options WHERE id = $1::uuid",
             &[voice_id.as_str().into()],
+            |r| Ok((r.get::<bool>(1)?, r.get::<bool>(2)?, r.get::<String>(3)?)),
         ));
         let Some((Some(active), Some(premium), Some(provider))) = found else {
             return Err(DialerError::not_found(format!(
@@ -232,12 +247,7 @@ fn check(new: &Value, old: Option<&Value>) -> Result<Map<String, Value>, DialerE
         }
     }
 
-    check_subscription(
-        &user_id,
-        &call_time,
-        self_id.as_deref(),
-        premium_voice.as_deref(),
-    )?;
+    check_subscription(client, user, &call_time, self_id, premium_voice.as_deref())?;
     Ok(patch)
 }
 
@@ -246,41 +256,35 @@ fn check(new: &Value, old: Option<&Value>) -> Result<Map<String, Value>, DialerE
 /// limits: calls used plus calls reserved (queued or in progress in the same
 /// period) stay under `call_limit`; minutes used stay under `minutes_limit`.
 fn check_subscription(
-    user_id: &str,
+    client: &SpiClient<'_>,
+    user: &str,
     call_time: &str,
     self_id: Option<&str>,
     premium_voice: Option<&str>,
 ) -> Result<(), DialerError> {
-    let subscription = spi(Spi::connect(|client| {
-        let mut rows = client.select(
-            "SELECT p.name, s.current_period_start::text AS period_start, s.current_period_end::text AS period_end,
-                    p.call_limit, p.minutes_limit,
-                    coalesce(p.features -> 'premium_voices' = 'true'::jsonb, false) AS premium_voices
-             FROM public.user_subscriptions s
-             JOIN public.subscription_plans p ON p.id = s.plan_id
-             WHERE s.user_id = $1::uuid AND s.status IN ('active', 'trialing')
-               AND s.current_period_start <= $2::timestamptz AND $2::timestamptz < s.current_period_end
-             ORDER BY s.current_period_end DESC
-             LIMIT 1",
-            Some(1),
-            &[user_id.into(), call_time.into()],
-        )?;
-        rows.next()
-            .map(|row| -> Result<_, pgrx::spi::SpiError> {
-                Ok((
-                    row.get_by_name::<String, _>("name")?.unwrap_or_default(),
-                    row.get_by_name::<String, _>("period_start")?
-                        .unwrap_or_default(),
-                    row.get_by_name::<String, _>("period_end")?
-                        .unwrap_or_default(),
-                    row.get_by_name::<i32, _>("call_limit")?,
-                    row.get_by_name::<i32, _>("minutes_limit")?,
-                    row.get_by_name::<bool, _>("premium_voices")?
-                        .unwrap_or(false),
-                ))
-            })
-            .transpose()
-    }));
+    let subscription = spi(plans::first(
+        client,
+        "SELECT p.name, s.current_period_start::text, s.current_period_end::text,
+                p.call_limit, p.minutes_limit,
+                coalesce(p.features -> 'premium_voices' = 'true'::jsonb, false)
+         FROM public.user_subscriptions s
+         JOIN public.subscription_plans p ON p.id = s.plan_id
+         WHERE s.user_id = $1::uuid AND s.status IN ('active', 'trialing')
+           AND s.current_period_start <= $2::timestamptz AND $2::timestamptz < s.current_period_end
+         ORDER BY s.current_period_end DESC
+         LIMIT 1",
+        &[user.into(), call_time.into()],
+        |r| {
+            Ok((
+                r.get::<String>(1)?.unwrap_or_default(),
+                r.get::<String>(2)?.unwrap_or_default(),
+                r.get::<String>(3)?.unwrap_or_default(),
+                r.get::<i32>(4)?,
+                r.get::<i32>(5)?,
+                r.get::<bool>(6)?.unwrap_or(false),
+            ))
+        },
+    ));
     let Some((plan, period_start, period_end, call_limit, minutes_limit, premium_allowed)) =
         subscription
     else {
@@ -301,28 +305,36 @@ fn check_subscription(
     if call_limit.is_none() && minutes_limit.is_none() {
         return Ok(());
     }
-    let (calls_used, minutes_used) = spi(Spi::get_two_with_args::<i64, i64>(
-        "SELECT coalesce(sum(calls_used), 0)::bigint, coalesce(sum(minutes_used), 0)::bigint
-         FROM public.user_call_usage
-         WHERE user_id = $1::uuid AND billing_period_start = $2::timestamptz AND billing_period_end = $3::timestamptz",
-        &[user_id.into(), period_start.as_str().into(), period_end.as_str().into()],
-    ));
-    let (calls_used, minutes_used) = (calls_used.unwrap_or(0), minutes_used.unwrap_or(0));
+    // Used (settled) and reserved (queued or in progress) in the period.
+    let (calls_used, minutes_used, reserved) = spi(plans::first(
+        client,
+        "SELECT (SELECT coalesce(sum(calls_used), 0)::bigint FROM public.user_call_usage
+                 WHERE user_id = $1::uuid AND billing_period_start = $2::timestamptz
+                   AND billing_period_end = $3::timestamptz),
+                (SELECT coalesce(sum(minutes_used), 0)::bigint FROM public.user_call_usage
+                 WHERE user_id = $1::uuid AND billing_period_start = $2::timestamptz
+                   AND billing_period_end = $3::timestamptz),
+                (SELECT count(*) FROM public.call_queue
+                 WHERE user_id = $1::uuid AND status IN ('queued', 'in-progress')
+                   AND coalesce(scheduled_time, created_at) >= $2::timestamptz
+                   AND coalesce(scheduled_time, created_at) < $3::timestamptz
+                   AND id IS DISTINCT FROM $4::uuid)",
+        &[
+            user.into(),
+            period_start.as_str().into(),
+            period_end.as_str().into(),
+            self_id.into(),
+        ],
+        |r| {
+            Ok((
+                r.get::<i64>(1)?.unwrap_or(0),
+                r.get::<i64>(2)?.unwrap_or(0),
+                r.get::<i64>(3)?.unwrap_or(0),
+            ))
+        },
+    ))
+    .expect("an aggregate returns a row");
     if let Some(limit) = call_limit {
-        let reserved = spi(Spi::get_one_with_args::<i64>(
-            "SELECT count(*) FROM public.call_queue
-             WHERE user_id = $1::uuid AND status IN ('queued', 'in-progress')
-               AND coalesce(scheduled_time, created_at) >= $2::timestamptz
-               AND coalesce(scheduled_time, created_at) < $3::timestamptz
-               AND id IS DISTINCT FROM $4::uuid",
-            &[
-                user_id.into(),
-                period_start.as_str().into(),
-                period_end.as_str().into(),
-                self_id.into(),
-            ],
-        ))
-        .unwrap_or(0);
         if calls_used + reserved >= i64::from(limit) {
             return Err(DialerError::payment_required(format!(
                 "call limit reached: plan {} allows {limit} calls per billing period",

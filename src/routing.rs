@@ -5,6 +5,7 @@
 
 use crate::errors::{raise, spi};
 use crate::identity::{caller_is_privileged, current_identity};
+use crate::plans;
 use pg_dialer_core::error::DialerError;
 use pg_dialer_core::params::TemplateParams;
 use pg_dialer_core::phone::{parse_e164, PhoneNumber};
@@ -31,15 +32,18 @@ struct Providers {
 /// Loads every provider, in priority order, with its in-progress calls.
 /// `lock` takes the providers' rows for the rest of the transaction, so that
 /// claims of concurrent workers count each other's calls.
-fn load_providers(client: &mut SpiClient<'_>, lock: bool) -> Result<Providers, SpiError> {
-    let query = format!(
-        "SELECT id, name, concurrency_limit FROM public.call_service_providers
-         ORDER BY priority NULLS LAST, name, id {}",
-        if lock { "FOR NO KEY UPDATE" } else { "" }
-    );
+fn load_providers(client: &SpiClient<'_>, lock: bool) -> Result<Providers, SpiError> {
+    let query = if lock {
+        "SELECT id, name, concurrency_limit, (extract(epoch FROM clock_timestamp()) * 1e6)::bigint
+         FROM public.call_service_providers ORDER BY priority NULLS LAST, name, id FOR NO KEY UPDATE"
+    } else {
+        "SELECT id, name, concurrency_limit, (extract(epoch FROM clock_timestamp()) * 1e6)::bigint
+         FROM public.call_service_providers ORDER BY priority NULLS LAST, name, id"
+    };
     let mut names = HashMap::new();
     let mut providers = Vec::new();
-    for row in client.update(query.as_str(), None, &[])? {
+    let mut now = 0;
+    for row in plans::query(client, query, &[])? {
         let id: Uuid = row.get(1)?.expect("id is not null");
         names.insert(id, row.get::<String>(2)?.unwrap_or_default());
         providers.push(Provider {
@@ -48,12 +52,13 @@ fn load_providers(client: &mut SpiClient<'_>, lock: bool) -> Result<Providers, S
             in_progress: 0,
             numbers: None,
         });
+        now = row.get::<i64>(4)?.unwrap_or(0);
     }
     // Counted through a SECURITY DEFINER function: a user's own RLS view of
     // call_queue would hide other users' calls.
-    for row in client.select(
+    for row in plans::query(
+        client,
         "SELECT provider_id, calls FROM dialer.in_progress_calls()",
-        None,
         &[],
     )? {
         let id: Option<Uuid> = row.get(1)?;
@@ -62,15 +67,6 @@ fn load_providers(client: &mut SpiClient<'_>, lock: bool) -> Result<Providers, S
             p.in_progress = calls;
         }
     }
-    let now: i64 = client
-        .select(
-            "SELECT (extract(epoch FROM clock_timestamp()) * 1e6)::bigint",
-            None,
-            &[],
-        )?
-        .first()
-        .get_one()?
-        .unwrap_or(0);
     Ok(Providers {
         router: Router::new(providers, now),
         names,
@@ -78,27 +74,26 @@ fn load_providers(client: &mut SpiClient<'_>, lock: bool) -> Result<Providers, S
 }
 
 fn load_numbers(client: &SpiClient<'_>, provider: &Uuid) -> Vec<NumberCandidate<ProviderNumber>> {
-    let rows = spi(client.select(
+    let rows = spi(plans::query(
+        client,
         "SELECT id, phone_id, full_number, country_code, area_code,
                 (extract(epoch FROM last_used_at) * 1e6)::bigint
          FROM public.provider_phone_numbers
          WHERE provider_id = $1 AND is_active
          ORDER BY id",
-        None,
         &[(*provider).into()],
     ));
-    rows.into_iter()
-        .map(|row| NumberCandidate {
-            id: ProviderNumber {
-                id: spi(row.get(1)).expect("id is not null"),
-                phone_id: spi(row.get(2)),
-                full_number: spi(row.get(3)).unwrap_or_default(),
-            },
-            country_code: spi(row.get(4)).unwrap_or_default(),
-            area_code: spi(row.get(5)).unwrap_or_default(),
-            last_used: spi(row.get(6)),
-        })
-        .collect()
+    rows.map(|row| NumberCandidate {
+        id: ProviderNumber {
+            id: spi(row.get(1)).expect("id is not null"),
+            phone_id: spi(row.get(2)),
+            full_number: spi(row.get(3)).unwrap_or_default(),
+        },
+        country_code: spi(row.get(4)).unwrap_or_default(),
+        area_code: spi(row.get(5)).unwrap_or_default(),
+        last_used: spi(row.get(6)),
+    })
+    .collect()
 }
 
 /// A caller's own number.
@@ -312,11 +307,11 @@ fn claim_due_calls(
             "batch_size must be between 1 and 10000, not {batch_size}"
         )));
     }
-    let claimed = spi(Spi::connect_mut(|client| claim(client, batch_size)));
+    let claimed = spi(Spi::connect(|client| claim(client, batch_size)));
     TableIterator::new(claimed)
 }
 
-fn claim(client: &mut SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, SpiError> {
+fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, SpiError> {
     let Providers { mut router, names } = load_providers(client, true)?;
     if !router.has_capacity() {
         return Ok(Vec::new());
@@ -375,36 +370,37 @@ fn claim(client: &mut SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>
         let ids: Vec<Uuid> = claimed.iter().map(|c| c.0).collect();
         let providers: Vec<Uuid> = claimed.iter().map(|c| c.3).collect();
         let numbers: Vec<Option<Uuid>> = claimed.iter().map(|c| c.5).collect();
-        client.update(
+        plans::query(
+            client,
             "UPDATE public.call_queue q
              SET status = 'in-progress', provider_id = a.provider_id,
                  provider_phone_number_id = a.number_id, claimed_at = now(), call_id = NULL
              FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS a(id, provider_id, number_id)
              WHERE q.id = a.id",
-            None,
             &[ids.into(), providers.into(), numbers.clone().into()],
         )?;
         let used: Vec<Uuid> = numbers.into_iter().flatten().collect();
-        client.update(
+        plans::query(
+            client,
             "UPDATE public.provider_phone_numbers SET last_used_at = now() WHERE id = ANY($1)",
-            None,
             &[used.into()],
         )?;
     }
     if !unroutable.is_empty() {
         let (ids, errors): (Vec<Uuid>, Vec<String>) = unroutable.into_iter().unzip();
-        client.update(
+        plans::query(
+            client,
             "UPDATE public.call_queue q SET status = 'failed', last_error = a.error
              FROM unnest($1::uuid[], $2::text[]) AS a(id, error) WHERE q.id = a.id",
-            None,
             &[ids.into(), errors.into()],
         )?;
     }
     Ok(claimed)
 }
 
-fn load_due_calls(client: &mut SpiClient<'_>, limit: i64) -> Result<Vec<DueCall>, SpiError> {
-    let rows = client.update(
+fn load_due_calls(client: &SpiClient<'_>, limit: i64) -> Result<Vec<DueCall>, SpiError> {
+    let rows = plans::query(
+        client,
         "SELECT q.id, q.user_id, q.recipient_number, coalesce(q.retry_count, 0) + 1,
                 q.caller_number_id, cn.provider_id, cn.phone_id, cn.full_number,
                 coalesce(t.provider_id, v.provider_id),
@@ -417,7 +413,6 @@ fn load_due_calls(client: &mut SpiClient<'_>, limit: i64) -> Result<Vec<DueCall>
          ORDER BY q.scheduled_time NULLS FIRST, q.created_at, q.id
          LIMIT $1
          FOR UPDATE OF q SKIP LOCKED",
-        None,
         &[limit.into()],
     )?;
     let mut calls = Vec::with_capacity(rows.len());

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Reads what bench/run.sh measured and renders BENCHMARKS.md.
+
+    report.py pgbench NAME CLIENTS DIR   # one pgbench run -> a JSON line
+    report.py render RESULTS.jsonl       # all results -> Markdown
+"""
+import glob
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+TARGETS = {
+    "enqueue_ratio": 0.5,       # enqueue_call TPS / bare INSERT TPS
+    "claim_4_workers": 5000,    # calls/s
+    "history_p50_ms": 1.0,
+    "remaining_p50_ms": 0.2,
+}
+
+
+def percentile(values, p):
+    values = sorted(values)
+    if not values:
+        return None
+    k = (len(values) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def pgbench(name, clients, directory):
+    out = open(os.path.join(directory, "pgbench.out")).read()
+    tps = float(re.search(r"tps = ([0-9.]+)", out).group(1))
+    latencies = []
+    for log in glob.glob(os.path.join(directory, "tx*")):
+        for line in open(log):
+            fields = line.split()
+            if len(fields) >= 3:
+                latencies.append(int(fields[2]) / 1000.0)  # microseconds -> ms
+    print(json.dumps({
+        "name": name, "clients": int(clients), "tps": tps, "transactions": len(latencies),
+        "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
+    }))
+
+
+def machine():
+    model = "unknown"
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    mem = next(l for l in open("/proc/meminfo") if l.startswith("MemTotal")).split()[1]
+    return f"{os.cpu_count()} cores ({model}), {int(mem) // 1024 // 1024} GiB, {platform.system()} {platform.release()}"
+
+
+def render(path):
+    rows = [json.loads(l) for l in open(path) if l.strip()]
+    by = {}
+    for r in rows:
+        by.setdefault(r["name"], []).append(r)
+    one = lambda name: by[name][0]
+    server = one("server")
+    out = []
+    w = out.append
+    w("# Benchmarks\n")
+    w("Measured by `bench/run.sh` in one run; every figure below comes from that run. Regenerate with "
+      "`bench/run.sh` (about ten minutes).\n")
+    w(f"- commit: `{server['commit']}`, {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
+    w(f"- machine: {machine()}")
+    w(f"- server: {server['version']}, `shared_buffers = 2GB`, `fsync = off` (the same for every workload and "
+      "its baseline), pg_dialer built with `--release`")
+    w(f"- clients: pgbench on the same machine over the unix socket, `-M prepared`")
+    w(f"- data set (`bench/data.sql`, loaded in {one('load')['seconds']:.0f} s): 10,000 users with profiles, "
+      "active subscriptions and usage rows; 3 providers (concurrency limits 150, 100, 50) with 10,000 numbers "
+      "over 40 US area codes and London; 1,000,000 history rows (100 per user)\n")
+
+    w("## Targets\n")
+    w("| measure | target | measured | |")
+    w("|---|---|---|---|")
+    results = []
+    for c in (1, 2, 8):
+        e = next(r for r in by["enqueue_call"] if r["clients"] == c)
+        b = next(r for r in by["bare_insert"] if r["clients"] == c)
+        ratio = e["tps"] / b["tps"]
+        results.append((f"`enqueue_call` TPS vs bare INSERT, {c} client{'s' if c > 1 else ''}",
+                        f">= {TARGETS['enqueue_ratio']}x", f"{ratio:.2f}x", ratio >= TARGETS["enqueue_ratio"]))
+    claim4 = next(r for r in by["claim_due_calls"] if r["workers"] == 4)
+    rate4 = claim4["claimed"] / claim4["seconds"]
+    results.append(("`claim_due_calls`, 4 workers", f">= {TARGETS['claim_4_workers']:,} calls/s", f"{rate4:,.0f} calls/s",
+                    rate4 >= TARGETS["claim_4_workers"]))
+    hist = one("history_page")
+    results.append(("a user's latest 50 history rows through RLS, p50", f"< {TARGETS['history_p50_ms']} ms",
+                    f"{hist['p50_ms']:.3f} ms", hist["p50_ms"] < TARGETS["history_p50_ms"]))
+    rem = one("compute_remaining_usage")
+    results.append(("`compute_remaining_usage`, p50", f"< {TARGETS['remaining_p50_ms']} ms", f"{rem['p50_ms']:.3f} ms",
+                    rem["p50_ms"] < TARGETS["remaining_p50_ms"]))
+    for label, target, got, ok in results:
+        w(f"| {label} | {target} | {got} | {'met' if ok else '**missed**'} |")
+    w("")
+
+    w("## `enqueue_call` against a bare INSERT\n")
+    w("`enqueue_call` as a signed-in user (role and claims set in the transaction, as PostgREST sets them), with a "
+      "template and variables: it normalizes the number, checks template, variables, voice, subscription and quota "
+      "under the user's lock. The baseline is the owner's bare `INSERT` of the same row, with none of that: the "
+      "ceiling.\n")
+    w("| clients | bare INSERT TPS | `enqueue_call` TPS | ratio | `enqueue_call` p50 | p99 |")
+    w("|---|---|---|---|---|---|")
+    for c in (1, 2, 8):
+        e = next(r for r in by["enqueue_call"] if r["clients"] == c)
+        b = next(r for r in by["bare_insert"] if r["clients"] == c)
+        w(f"| {c} | {b['tps']:,.0f} | {e['tps']:,.0f} | {e['tps'] / b['tps']:.2f}x | {e['p50_ms']:.2f} ms | {e['p99_ms']:.2f} ms |")
+    w("")
+
+    w("## `claim_due_calls` draining 100,000 calls\n")
+    w("Each worker claims up to 50 due calls, checks in the same transaction that no provider is over its limit, "
+      "then finishes 50 calls in progress (their results arrive), so providers have room again. Throughput is "
+      "claimed calls over the time from the first claim to the last.\n")
+    w("| workers | calls claimed | calls/s | claimed twice | limits exceeded | per provider |")
+    w("|---|---|---|---|---|---|")
+    for r in by["claim_due_calls"]:
+        w(f"| {r['workers']} | {r['claimed']:,} | {r['claimed'] / r['seconds']:,.0f} | {r['claimed'] - r['distinct']} | "
+          f"0 (checked in every claim) | {', '.join(f'{k} {v:,}' for k, v in sorted(r['per_provider'].items()))} |")
+    w("")
+
+    w("## `record_call_result`\n")
+    chk = one("record_call_result_check")
+    w(f"First deliveries of a VAPI end-of-call report, each for another call in progress, as `service_role`: "
+      f"{chk['delivered']:,} delivered, {chk['history_rows']:,} history rows written.\n")
+    w("| clients | TPS | p50 | p99 |")
+    w("|---|---|---|---|")
+    for r in by["record_call_result"]:
+        w(f"| {r['clients']} | {r['tps']:,.0f} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms |")
+    w("")
+
+    w("## Latencies, one client\n")
+    w("| query | p50 | p99 | transactions |")
+    w("|---|---|---|---|")
+    for name, label in (("compute_remaining_usage", "`compute_remaining_usage()` as a user"),
+                        ("pick_provider_number", "`pick_provider_number()` for a random US number"),
+                        ("history_page", "a user's latest 50 history rows, through RLS")):
+        r = one(name)
+        w(f"| {label} | {r['p50_ms']:.3f} ms | {r['p99_ms']:.3f} ms | {r['transactions']:,} |")
+    w("")
+    w("The history page's plan, as the user (`EXPLAIN`): the identity is a one-time InitPlan, the rows come from "
+      "an index scan on the user's rows.\n")
+    w("```")
+    w(one("history_explain")["plan"].rstrip())
+    w("```\n")
+
+    w("## `rollover_billing_periods` over 100,000 ended subscriptions\n")
+    ro = one("rollover")
+    w(f"{ro['renewed']:,} subscriptions renewed, each with a fresh usage row, in {ro['seconds']:.1f} s "
+      f"({ro['renewed'] / ro['seconds']:,.0f} per second), one transaction.\n")
+
+    notes = os.path.join(os.path.dirname(__file__), "NOTES.md")
+    if os.path.exists(notes):
+        w(open(notes).read().rstrip() + "\n")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "pgbench":
+        pgbench(*sys.argv[2:5])
+    elif sys.argv[1] == "render":
+        sys.stdout.write(render(sys.argv[2]))
+    else:
+        sys.exit(__doc__)
