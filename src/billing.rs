@@ -53,3 +53,49 @@ mod dialer {
         TableIterator::new(period)
     }
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    fn roll(anchor: &str, end: &str, interval: &str, at: &str) -> Option<String> {
+        Spi::get_one_with_args::<String>(
+            "SELECT (timestamptz 'epoch' + period_start_us * interval '1 microsecond')::text || ' .. ' ||
+                    (timestamptz 'epoch' + period_end_us * interval '1 microsecond')::text
+             FROM dialer.roll_billing_period(
+                 (extract(epoch FROM $1::timestamptz) * 1e6)::bigint,
+                 (extract(epoch FROM $2::timestamptz) * 1e6)::bigint, $3,
+                 (extract(epoch FROM $4::timestamptz) * 1e6)::bigint)",
+            &[anchor.into(), end.into(), interval.into(), at.into()],
+        )
+        .ok()
+        .flatten()
+    }
+
+    #[pg_test]
+    fn month_ends_through_sql() {
+        Spi::run("SET TIME ZONE 'UTC'").unwrap();
+        assert_eq!(
+            roll("2027-01-31", "2027-02-28", "monthly", "2027-02-28").as_deref(),
+            Some("2027-02-28 00:00:00+00 .. 2027-03-31 00:00:00+00")
+        );
+        assert_eq!(
+            roll("2027-01-31", "2027-02-28", "monthly", "2027-02-27"),
+            None
+        );
+    }
+
+    #[pg_test(error = "billing interval \"weekly\" is neither monthly nor yearly")]
+    fn unknown_interval_is_refused() {
+        roll("2027-01-31", "2027-02-28", "weekly", "2027-03-01");
+    }
+
+    #[pg_test]
+    fn minutes_are_billed_per_started_minute() {
+        assert_eq!(
+            Spi::get_one::<i32>("SELECT dialer.billed_minutes_for(61)").unwrap(),
+            Some(2)
+        );
+    }
+}

@@ -359,3 +359,47 @@ fn check_subscription(
     }
     Ok(())
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    fn delay(attempts: i32, retryable: bool, jitter: f64) -> Option<String> {
+        Spi::get_one_with_args::<String>(
+            "SELECT extract(epoch FROM dialer.retry_delay($1, $2, $3))::text",
+            &[attempts.into(), retryable.into(), jitter.into()],
+        )
+        .unwrap()
+    }
+
+    #[pg_test]
+    fn retry_delay_follows_the_settings() {
+        assert_eq!(delay(1, true, 0.0).as_deref(), Some("30.000000"));
+        assert_eq!(delay(2, true, 0.0).as_deref(), Some("60.000000"));
+        assert_eq!(delay(3, true, 0.0), None, "three attempts by default");
+        assert_eq!(delay(1, false, 0.0), None, "not retryable");
+        Spi::run("SET LOCAL pg_dialer.max_attempts = 5").unwrap();
+        Spi::run("SET LOCAL pg_dialer.retry_base_delay = '10s'").unwrap();
+        assert_eq!(delay(3, true, 0.0).as_deref(), Some("20.000000"));
+    }
+
+    #[pg_test]
+    fn template_params_are_checked() {
+        assert_eq!(
+            Spi::get_one::<bool>(
+                "SELECT dialer.check_template_params('{\"a\": {\"type\": \"string\"}}', NULL) IS NULL"
+            )
+            .unwrap(),
+            Some(true)
+        );
+        assert_eq!(
+            Spi::get_one::<String>(
+                "SELECT dialer.check_template_params('{\"a\": {\"type\": \"uuid\"}}', NULL) -> 'error' ->> 'code'"
+            )
+            .unwrap()
+            .as_deref(),
+            Some("22023")
+        );
+    }
+}

@@ -30,21 +30,7 @@ FROM generate_series(1, 300) g;
 CREATE TABLE claim_log (call_queue_id uuid, provider_id uuid, worker int, claimed_at timestamptz DEFAULT clock_timestamp());
 GRANT INSERT, SELECT ON claim_log TO service_role;
 
--- Raises if any provider has more calls in progress than its limit, as the
--- calling transaction sees it.
-CREATE FUNCTION assert_limits() RETURNS void LANGUAGE plpgsql AS $$
-DECLARE over text;
-BEGIN
-    SELECT string_agg(format('%s has %s calls in progress, limit %s', p.name, c.calls, p.concurrency_limit), '; ')
-    INTO over
-    FROM call_service_providers p
-    JOIN (SELECT provider_id, count(*) AS calls FROM call_queue WHERE status = 'in-progress' GROUP BY 1) c
-      ON c.provider_id = p.id
-    WHERE c.calls > p.concurrency_limit;
-    IF over IS NOT NULL THEN
-        RAISE EXCEPTION 'concurrency limit exceeded: %', over;
-    END IF;
-END $$;
+\ir ../fixtures/assert_limits.sql
 
 -- Webhook bodies, loaded by concurrency.sh.
 CREATE TABLE payloads (name text PRIMARY KEY, body jsonb);

@@ -22,9 +22,13 @@ fn sample(name: &str) -> Value {
 }
 
 fn result(name: &str) -> CallResult {
-    match normalize(&sample(name)).unwrap() {
+    result_of(&sample(name))
+}
+
+fn result_of(p: &Value) -> CallResult {
+    match normalize(p).unwrap() {
         Webhook::Result(r) => r,
-        other => panic!("{name}: {other:?}"),
+        other => panic!("not a result: {other:?}"),
     }
 }
 
@@ -118,13 +122,6 @@ fn vapi_reasons() {
     assert_eq!(with("silence-timed-out"), Outcome::Completed);
     // An unknown reason: completed if connected (it lasted 30 s here).
     assert_eq!(with("something-new"), Outcome::Completed);
-}
-
-fn result_of(p: &Value) -> CallResult {
-    match normalize(p).unwrap() {
-        Webhook::Result(r) => r,
-        other => panic!("{other:?}"),
-    }
 }
 
 #[test]
