@@ -9,7 +9,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 cd "$(dirname "$0")/.."
 root=$(pwd)
 scripts/setup.sh
-PG_MAJOR=15 source scripts/pg.sh
+export PG_MAJOR=15
+source scripts/pg.sh
 export PATH="$PG_BIN:$PATH" PGUSER=postgres PGHOST=/tmp PGPORT=28860
 DB=pg_dialer_bench
 DURATION=${BENCH_SECONDS:-15}

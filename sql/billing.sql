@@ -241,56 +241,67 @@ CREATE FUNCTION rollover_billing_periods(at timestamptz DEFAULT now())
     SET search_path = ''
 AS $$
 #variable_conflict use_column
-DECLARE
-    s record;
-    period record;
-    u public.user_call_usage;
 BEGIN
     PERFORM dialer.require_worker('rollover_billing_periods');
     PERFORM pg_catalog.pg_advisory_xact_lock(1684627820, 0);
 
-    FOR s IN
-        SELECT sub.*, p."interval" AS billing_interval
+    -- Ended periods: canceled, or moved on (dialer.roll_billing_period, in Rust).
+    RETURN QUERY
+    WITH ended AS (
+        SELECT sub.id, sub.current_period_start, sub.current_period_end,
+               coalesce(sub.billing_anchor, sub.current_period_start) AS anchor,
+               coalesce(sub.cancel_at_period_end, false) AS cancel, p."interval" AS billing_interval
         FROM public.user_subscriptions sub JOIN public.subscription_plans p ON p.id = sub.plan_id
         WHERE sub.status IN ('active', 'trialing') AND sub.current_period_end <= rollover_billing_periods.at
-        ORDER BY sub.current_period_end, sub.id
         FOR UPDATE OF sub
-    LOOP
-        IF coalesce(s.cancel_at_period_end, false) THEN
-            UPDATE public.user_subscriptions sub SET status = 'canceled' WHERE sub.id = s.id;
-            RETURN QUERY SELECT s.id, s.user_id, 'canceled'::text, s.current_period_start, s.current_period_end;
-            CONTINUE;
-        END IF;
-        SELECT timestamptz 'epoch' + r.period_start_us * interval '1 microsecond' AS ps,
-               timestamptz 'epoch' + r.period_end_us * interval '1 microsecond' AS pe
-        INTO period
-        FROM dialer.roll_billing_period(
-            (extract(epoch FROM coalesce(s.billing_anchor, s.current_period_start)) * 1000000)::bigint,
-            (extract(epoch FROM s.current_period_end) * 1000000)::bigint,
-            s.billing_interval,
-            (extract(epoch FROM rollover_billing_periods.at) * 1000000)::bigint) r;
+    ), canceled AS (
+        UPDATE public.user_subscriptions sub SET status = 'canceled'
+        FROM ended e
+        WHERE sub.id = e.id AND e.cancel
+        RETURNING sub.id, sub.user_id, 'canceled'::text, e.current_period_start, e.current_period_end
+    ), renewed AS (
         UPDATE public.user_subscriptions sub
-        SET current_period_start = period.ps, current_period_end = period.pe,
-            billing_anchor = coalesce(sub.billing_anchor, sub.current_period_start)
-        WHERE sub.id = s.id;
-        RETURN QUERY SELECT s.id, s.user_id, 'renewed'::text, period.ps, period.pe;
-    END LOOP;
+        SET current_period_start = timestamptz 'epoch' + r.period_start_us * interval '1 microsecond',
+            current_period_end = timestamptz 'epoch' + r.period_end_us * interval '1 microsecond',
+            billing_anchor = e.anchor
+        FROM ended e
+        CROSS JOIN LATERAL dialer.roll_billing_period(
+            (extract(epoch FROM e.anchor) * 1000000)::bigint,
+            (extract(epoch FROM e.current_period_end) * 1000000)::bigint,
+            e.billing_interval,
+            (extract(epoch FROM rollover_billing_periods.at) * 1000000)::bigint) r
+        WHERE sub.id = e.id AND NOT e.cancel
+        RETURNING sub.id, sub.user_id, 'renewed'::text, sub.current_period_start, sub.current_period_end
+    )
+    SELECT * FROM canceled
+    UNION ALL
+    SELECT * FROM renewed;
 
-    FOR s IN
-        SELECT sub.id, sub.user_id, sub.current_period_start, sub.current_period_end
-        FROM public.user_subscriptions sub
+    -- Every active subscription has a usage row for the period that covers `at`;
+    -- its remaining figures count calls already reserved in that period.
+    RETURN QUERY
+    WITH opened AS (
+        INSERT INTO public.user_call_usage AS cu
+            (user_id, subscription_id, billing_period_start, billing_period_end,
+             calls_used, minutes_used, calls_remaining, minutes_remaining)
+        SELECT sub.user_id, sub.id, sub.current_period_start, sub.current_period_end, 0, 0,
+               CASE WHEN p.call_limit IS NULL THEN NULL ELSE greatest(p.call_limit - (
+                   SELECT pg_catalog.count(*) FROM public.call_queue q
+                   WHERE q.user_id = sub.user_id AND q.status IN ('queued', 'in-progress')
+                     AND coalesce(q.scheduled_time, q.created_at) >= sub.current_period_start
+                     AND coalesce(q.scheduled_time, q.created_at) < sub.current_period_end), 0) END,
+               p.minutes_limit
+        FROM public.user_subscriptions sub JOIN public.subscription_plans p ON p.id = sub.plan_id
         WHERE sub.status IN ('active', 'trialing')
           AND sub.current_period_start <= rollover_billing_periods.at
           AND rollover_billing_periods.at < sub.current_period_end
-          AND NOT EXISTS (SELECT 1 FROM public.user_call_usage cu
-                          WHERE cu.subscription_id = sub.id AND cu.billing_period_start = sub.current_period_start)
-        ORDER BY sub.id
-    LOOP
-        PERFORM dialer.lock_user(s.user_id);
-        u := dialer.usage_row(s.user_id, s.current_period_start);
-        PERFORM dialer.refresh_remaining(u.id);
-        RETURN QUERY SELECT s.id, s.user_id, 'usage-opened'::text, s.current_period_start, s.current_period_end;
-    END LOOP;
+          AND NOT EXISTS (SELECT 1 FROM public.user_call_usage u
+                          WHERE u.subscription_id = sub.id AND u.billing_period_start = sub.current_period_start)
+        ON CONFLICT (subscription_id, billing_period_start) WHERE subscription_id IS NOT NULL DO NOTHING
+        RETURNING cu.subscription_id, cu.user_id, cu.billing_period_start, cu.billing_period_end
+    )
+    SELECT o.subscription_id, o.user_id, 'usage-opened'::text, o.billing_period_start, o.billing_period_end
+    FROM opened o;
 END
 $$;
 

@@ -27,9 +27,9 @@ $$;
 
 -- One user's quota checks and usage settlements run one at a time, until the
 -- transaction ends: an advisory lock keyed by the user ("dial" in ASCII).
+-- (No SET search_path, so that it is inlined; the body names pg_catalog.)
 CREATE FUNCTION dialer.lock_user(user_id uuid) RETURNS void
     LANGUAGE sql VOLATILE
-    SET search_path = ''
 AS $$
     SELECT pg_catalog.pg_advisory_xact_lock(1684627820, pg_catalog.hashtext(user_id::text))
 $$;
@@ -55,7 +55,9 @@ BEGIN
     END IF;
     result := dialer.check_queued_call(pg_catalog.to_jsonb(NEW),
                                        CASE WHEN TG_OP = 'UPDATE' THEN pg_catalog.to_jsonb(OLD) END);
-    PERFORM dialer.raise_error(result -> 'error');
+    IF result ? 'error' THEN
+        PERFORM dialer.raise_error(result -> 'error');
+    END IF;
     RETURN pg_catalog.jsonb_populate_record(NEW, result -> 'ok');
 END
 $$;

@@ -105,138 +105,145 @@ fn check_with(
     let recipient = parse_e164("recipient_number", recipient)?;
     patch.insert("recipient_number".into(), recipient.e164.clone().into());
 
-    // One user's quota checks run one at a time, until their transactions end.
-    // The same statement reads now(), the default call time.
-    let now = spi(plans::first(
+    let caller_number_id = text(new, "caller_number_id");
+    let template_id = text(new, "template_id");
+    let voice_id = text(new, "voice_id");
+    let lookups = spi(plans::first(
         client,
-        "SELECT dialer.lock_user($1::uuid), now()::text",
-        &[user.into()],
-        |r| r.get::<String>(2),
+        LOOKUPS,
+        &[
+            user.into(),
+            caller_number_id.into(),
+            template_id.into(),
+            voice_id.into(),
+        ],
+        |r| {
+            Ok(Lookups {
+                now: r.get::<String>(2)?.unwrap_or_default(),
+                caller_owner: r.get(3)?,
+                caller_provider: r.get(4)?,
+                caller_active: r.get::<bool>(5)?.unwrap_or(false),
+                template_name: r.get(6)?,
+                template_public: r.get::<bool>(7)?.unwrap_or(false),
+                template_owner: r.get(8)?,
+                template_provider: r.get(9)?,
+                template_params: r.get::<JsonB>(10)?.map(|j| j.0),
+                template_params_order: r.get::<JsonB>(11)?.map(|j| j.0),
+                voice_id: r.get(12)?,
+                voice_active: r.get::<bool>(13)?.unwrap_or(false),
+                voice_premium: r.get::<bool>(14)?.unwrap_or(false),
+                voice_provider: r.get(15)?,
+                template_voice: r.get(16)?,
+            })
+        },
     ))
-    .flatten()
-    .expect("now() is not null");
+    .expect("the lookups return one row");
+
     let call_time = match text(new, "scheduled_time") {
         Some(t) => t.to_owned(),
         None => {
-            patch.insert("scheduled_time".into(), now.clone().into());
-            now
+            patch.insert("scheduled_time".into(), lookups.now.clone().into());
+            lookups.now.clone()
         }
     };
 
-    let self_id = text(new, "id");
-    if old.is_none() {
-        if let Some(key) = text(new, "idempotency_key") {
-            // The same key again: the INSERT meets the unique index and enqueue_call
-            // returns the call queued first, so no quota is taken twice.
-            let taken = spi(plans::first(
-                client,
-                "SELECT 1 FROM public.call_queue WHERE user_id = $1::uuid AND idempotency_key = $2",
-                &[user.into(), key.into()],
-                |_| Ok(()),
-            ));
-            if taken.is_some() {
-                return Ok(patch);
-            }
+    // Taken after dialer.lock_user(): sees what earlier holders committed.
+    let key = if old.is_none() {
+        text(new, "idempotency_key")
+    } else {
+        None
+    };
+    let account = spi(plans::first(
+        client,
+        ACCOUNT,
+        &[
+            user.into(),
+            call_time.as_str().into(),
+            text(new, "id").into(),
+            key.into(),
+        ],
+        |r| {
+            Ok(Account {
+                key_taken: r.get::<bool>(1)?.unwrap_or(false),
+                plan: r.get(2)?,
+                period_start: r.get::<String>(3)?.unwrap_or_default(),
+                period_end: r.get::<String>(4)?.unwrap_or_default(),
+                call_limit: r.get(5)?,
+                minutes_limit: r.get(6)?,
+                premium_voices: r.get::<bool>(7)?.unwrap_or(false),
+                calls_used: r.get::<i64>(8)?.unwrap_or(0),
+                minutes_used: r.get::<i64>(9)?.unwrap_or(0),
+                reserved: r.get::<i64>(10)?.unwrap_or(0),
+            })
+        },
+    ))
+    .expect("the account query returns one row");
+    if account.key_taken {
+        // The same key again: the INSERT meets the unique index and enqueue_call
+        // returns the call queued first, so no quota is taken twice.
+        return Ok(patch);
+    }
+
+    let mut providers: Vec<(&str, &str)> = Vec::new();
+    if let Some(number_id) = caller_number_id {
+        if lookups.caller_owner.as_deref() != Some(user) {
+            return Err(DialerError::not_found(format!(
+                "caller_number_id {number_id} is not one of {own} phone numbers"
+            )));
+        }
+        if !lookups.caller_active {
+            return Err(DialerError::invalid(format!(
+                "caller number {number_id} is not active"
+            )));
+        }
+        if let Some(provider) = &lookups.caller_provider {
+            providers.push(("caller number", provider));
         }
     }
 
-    let mut providers: Vec<(&str, String)> = Vec::new();
-
-    if let Some(number_id) = text(new, "caller_number_id") {
-        let found = spi(plans::first(
-            client,
-            "SELECT user_id::text, provider_id::text, coalesce(is_active, false)
-             FROM public.user_phone_numbers WHERE id = $1::uuid",
-            &[number_id.into()],
-            |r| Ok((r.get::<String>(1)?, r.get::<String>(2)?, r.get::<bool>(3)?)),
-        ));
-        match found {
-            Some((Some(owner), Some(provider), Some(active))) if owner == user_id => {
-                if !active {
-                    return Err(DialerError::invalid(format!(
-                        "caller number {number_id} is not active"
-                    )));
-                }
-                providers.push(("caller number", provider));
-            }
-            _ => {
-                return Err(DialerError::not_found(format!(
-                    "caller_number_id {number_id} is not one of {own} phone numbers"
-                )))
-            }
-        }
-    }
-
-    let mut template_voice: Option<String> = None;
     let variables = new.get("custom_variables");
-    if let Some(template_id) = text(new, "template_id") {
-        let template = spi(plans::first(
-            client,
-            "SELECT name, coalesce(is_public, false), created_by::text, provider_id::text, voice_id::text,
-                    params, params_order
-             FROM public.call_templates WHERE id = $1::uuid",
-            &[template_id.into()],
-            |r| {
-                Ok((
-                    r.get::<String>(1)?.unwrap_or_default(),
-                    r.get::<bool>(2)?.unwrap_or(false),
-                    r.get::<String>(3)?,
-                    r.get::<String>(4)?,
-                    r.get::<String>(5)?,
-                    r.get::<JsonB>(6)?.map(|j| j.0),
-                    r.get::<JsonB>(7)?.map(|j| j.0),
-                ))
-            },
-        ));
-        let Some((name, is_public, created_by, provider, voice, params, order)) = template else {
+    if let Some(template_id) = template_id {
+        let Some(name) = &lookups.template_name else {
             return Err(DialerError::not_found(format!(
                 "template {template_id} not found"
             )));
         };
-        if !is_public && created_by.as_deref() != Some(user) {
+        if !lookups.template_public && lookups.template_owner.as_deref() != Some(user) {
             return Err(DialerError::not_found(format!(
                 "template {template_id} not found"
             )));
         }
-        let params = TemplateParams::parse(params.as_ref(), order.as_ref()).map_err(|err| {
+        let params = TemplateParams::parse(
+            lookups.template_params.as_ref(),
+            lookups.template_params_order.as_ref(),
+        )
+        .map_err(|err| {
             DialerError::invalid(format!(
                 "template {} has invalid params: {}",
-                quoted(&name),
+                quoted(name),
                 err.message
             ))
         })?;
         params.check(variables)?;
-        if let Some(provider) = provider {
+        if let Some(provider) = &lookups.template_provider {
             providers.push(("template", provider));
         }
-        template_voice = voice;
     } else {
         TemplateParams::default().check(variables)?;
     }
 
-    let mut premium_voice = None;
-    if let Some(voice_id) = text(new, "voice_id").map(str::to_owned).or(template_voice) {
-        let found = spi(plans::first(
-            client,
-            "SELECT coalesce(is_active, false), coalesce(is_premium, false), provider_id::text
-             FROM public.voice_options WHERE id = $1::uuid",
-            &[voice_id.as_str().into()],
-            |r| Ok((r.get::<bool>(1)?, r.get::<bool>(2)?, r.get::<String>(3)?)),
-        ));
-        let Some((Some(active), Some(premium), Some(provider))) = found else {
-            return Err(DialerError::not_found(format!(
-                "voice {voice_id} not found"
-            )));
-        };
-        if !active {
+    // The call's voice, else the template's.
+    if let Some(voice) = &lookups.voice_id {
+        if !lookups.voice_active {
             return Err(DialerError::invalid(format!(
-                "voice {voice_id} is not available"
+                "voice {voice} is not available"
             )));
         }
-        if premium {
-            premium_voice = Some(voice_id);
+        if let Some(provider) = &lookups.voice_provider {
+            providers.push(("voice", provider));
         }
-        providers.push(("voice", provider));
+    } else if let Some(voice) = voice_id.or(lookups.template_voice.as_deref()) {
+        return Err(DialerError::not_found(format!("voice {voice} not found")));
     }
     if let Some((first_source, first)) = providers.first() {
         if let Some((source, other)) = providers.iter().find(|(_, p)| p != first) {
@@ -247,113 +254,133 @@ fn check_with(
         }
     }
 
-    check_subscription(client, user, &call_time, self_id, premium_voice.as_deref())?;
+    let premium_voice = lookups
+        .voice_id
+        .as_deref()
+        .filter(|_| lookups.voice_premium);
+    check_account(&account, &call_time, premium_voice)?;
     Ok(patch)
+}
+
+/// Takes the user's quota lock and reads the call's caller number, template
+/// and voice (the call's voice, else the template's) in one statement.
+const LOOKUPS: &str = "
+    SELECT dialer.lock_user($1::uuid), now()::text,
+           cn.user_id::text, cn.provider_id::text, coalesce(cn.is_active, false),
+           t.name, coalesce(t.is_public, false), t.created_by::text, t.provider_id::text, t.params, t.params_order,
+           v.id::text, coalesce(v.is_active, false), coalesce(v.is_premium, false), v.provider_id::text,
+           t.voice_id::text
+    FROM (SELECT 1) AS one
+    LEFT JOIN public.user_phone_numbers cn ON cn.id = $2::uuid
+    LEFT JOIN public.call_templates t ON t.id = $3::uuid
+    LEFT JOIN public.voice_options v ON v.id = coalesce($4::uuid, t.voice_id)";
+
+/// Whether the idempotency key is taken, the subscription covering the call
+/// time, and what was used and reserved in its period, in one statement.
+const ACCOUNT: &str = "
+    SELECT EXISTS (SELECT 1 FROM public.call_queue q WHERE q.user_id = $1::uuid AND q.idempotency_key = $4),
+           s.name, s.period_start::text, s.period_end::text, s.call_limit, s.minutes_limit, s.premium_voices,
+           (SELECT coalesce(sum(u.calls_used), 0)::bigint FROM public.user_call_usage u
+            WHERE u.user_id = $1::uuid AND u.billing_period_start = s.period_start AND u.billing_period_end = s.period_end),
+           (SELECT coalesce(sum(u.minutes_used), 0)::bigint FROM public.user_call_usage u
+            WHERE u.user_id = $1::uuid AND u.billing_period_start = s.period_start AND u.billing_period_end = s.period_end),
+           (SELECT count(*) FROM public.call_queue q
+            WHERE q.user_id = $1::uuid AND q.status IN ('queued', 'in-progress')
+              AND coalesce(q.scheduled_time, q.created_at) >= s.period_start
+              AND coalesce(q.scheduled_time, q.created_at) < s.period_end
+              AND q.id IS DISTINCT FROM $3::uuid)
+    FROM (SELECT 1) AS one
+    LEFT JOIN LATERAL (
+        SELECT p.name, sub.current_period_start AS period_start, sub.current_period_end AS period_end,
+               p.call_limit, p.minutes_limit,
+               coalesce(p.features -> 'premium_voices' = 'true'::jsonb, false) AS premium_voices
+        FROM public.user_subscriptions sub
+        JOIN public.subscription_plans p ON p.id = sub.plan_id
+        WHERE sub.user_id = $1::uuid AND sub.status IN ('active', 'trialing')
+          AND sub.current_period_start <= $2::timestamptz AND $2::timestamptz < sub.current_period_end
+        ORDER BY sub.current_period_end DESC
+        LIMIT 1) AS s ON true";
+
+struct Lookups {
+    now: String,
+    caller_owner: Option<String>,
+    caller_provider: Option<String>,
+    caller_active: bool,
+    template_name: Option<String>,
+    template_public: bool,
+    template_owner: Option<String>,
+    template_provider: Option<String>,
+    template_params: Option<Value>,
+    template_params_order: Option<Value>,
+    voice_id: Option<String>,
+    voice_active: bool,
+    voice_premium: bool,
+    voice_provider: Option<String>,
+    template_voice: Option<String>,
+}
+
+struct Account {
+    key_taken: bool,
+    plan: Option<String>,
+    period_start: String,
+    period_end: String,
+    call_limit: Option<i32>,
+    minutes_limit: Option<i32>,
+    premium_voices: bool,
+    calls_used: i64,
+    minutes_used: i64,
+    reserved: i64,
 }
 
 /// The user needs an active or trialing subscription covering the call time,
 /// a plan that allows a premium voice if one is used, and room in the plan's
 /// limits: calls used plus calls reserved (queued or in progress in the same
 /// period) stay under `call_limit`; minutes used stay under `minutes_limit`.
-fn check_subscription(
-    client: &SpiClient<'_>,
-    user: &str,
+fn check_account(
+    account: &Account,
     call_time: &str,
-    self_id: Option<&str>,
     premium_voice: Option<&str>,
 ) -> Result<(), DialerError> {
-    let subscription = spi(plans::first(
-        client,
-        "SELECT p.name, s.current_period_start::text, s.current_period_end::text,
-                p.call_limit, p.minutes_limit,
-                coalesce(p.features -> 'premium_voices' = 'true'::jsonb, false)
-         FROM public.user_subscriptions s
-         JOIN public.subscription_plans p ON p.id = s.plan_id
-         WHERE s.user_id = $1::uuid AND s.status IN ('active', 'trialing')
-           AND s.current_period_start <= $2::timestamptz AND $2::timestamptz < s.current_period_end
-         ORDER BY s.current_period_end DESC
-         LIMIT 1",
-        &[user.into(), call_time.into()],
-        |r| {
-            Ok((
-                r.get::<String>(1)?.unwrap_or_default(),
-                r.get::<String>(2)?.unwrap_or_default(),
-                r.get::<String>(3)?.unwrap_or_default(),
-                r.get::<i32>(4)?,
-                r.get::<i32>(5)?,
-                r.get::<bool>(6)?.unwrap_or(false),
-            ))
-        },
-    ));
-    let Some((plan, period_start, period_end, call_limit, minutes_limit, premium_allowed)) =
-        subscription
-    else {
+    let Some(plan) = &account.plan else {
         return Err(DialerError::payment_required(format!(
             "no active subscription covers the call time {call_time}"
         ))
         .with_hint("Subscribe to a plan, or schedule the call within a paid billing period."));
     };
-    if let (Some(voice), false) = (premium_voice, premium_allowed) {
+    if let (Some(voice), false) = (premium_voice, account.premium_voices) {
         return Err(DialerError::payment_required(format!(
             "voice {voice} is premium and plan {} does not include premium voices",
-            quoted(&plan)
+            quoted(plan)
         ))
         .with_hint(
             "Choose a standard voice, or a plan whose features include \"premium_voices\": true.",
         ));
     }
-    if call_limit.is_none() && minutes_limit.is_none() {
-        return Ok(());
-    }
-    // Used (settled) and reserved (queued or in progress) in the period.
-    let (calls_used, minutes_used, reserved) = spi(plans::first(
-        client,
-        "SELECT (SELECT coalesce(sum(calls_used), 0)::bigint FROM public.user_call_usage
-                 WHERE user_id = $1::uuid AND billing_period_start = $2::timestamptz
-                   AND billing_period_end = $3::timestamptz),
-                (SELECT coalesce(sum(minutes_used), 0)::bigint FROM public.user_call_usage
-                 WHERE user_id = $1::uuid AND billing_period_start = $2::timestamptz
-                   AND billing_period_end = $3::timestamptz),
-                (SELECT count(*) FROM public.call_queue
-                 WHERE user_id = $1::uuid AND status IN ('queued', 'in-progress')
-                   AND coalesce(scheduled_time, created_at) >= $2::timestamptz
-                   AND coalesce(scheduled_time, created_at) < $3::timestamptz
-                   AND id IS DISTINCT FROM $4::uuid)",
-        &[
-            user.into(),
-            period_start.as_str().into(),
-            period_end.as_str().into(),
-            self_id.into(),
-        ],
-        |r| {
-            Ok((
-                r.get::<i64>(1)?.unwrap_or(0),
-                r.get::<i64>(2)?.unwrap_or(0),
-                r.get::<i64>(3)?.unwrap_or(0),
-            ))
-        },
-    ))
-    .expect("an aggregate returns a row");
-    if let Some(limit) = call_limit {
-        if calls_used + reserved >= i64::from(limit) {
+    let (used, reserved) = (account.calls_used, account.reserved);
+    let period = format!("{} to {}", account.period_start, account.period_end);
+    if let Some(limit) = account.call_limit {
+        if used + reserved >= i64::from(limit) {
             return Err(DialerError::payment_required(format!(
                 "call limit reached: plan {} allows {limit} calls per billing period",
-                quoted(&plan)
+                quoted(plan)
             ))
             .with_detail(format!(
-                "{calls_used} calls used and {reserved} queued or in progress in the period {period_start} to {period_end}"
+                "{used} calls used and {reserved} queued or in progress in the period {period}"
             ))
-            .with_hint("Upgrade the plan, cancel a queued call, or schedule the call in the next period."));
+            .with_hint(
+                "Upgrade the plan, cancel a queued call, or schedule the call in the next period.",
+            ));
         }
     }
-    if let Some(limit) = minutes_limit {
-        if minutes_used >= i64::from(limit) {
+    if let Some(limit) = account.minutes_limit {
+        if account.minutes_used >= i64::from(limit) {
             return Err(DialerError::payment_required(format!(
                 "minute limit reached: plan {} allows {limit} minutes per billing period",
-                quoted(&plan)
+                quoted(plan)
             ))
             .with_detail(format!(
-                "{minutes_used} minutes used in the period {period_start} to {period_end}"
+                "{} minutes used in the period {period}",
+                account.minutes_used
             )));
         }
     }

@@ -94,6 +94,17 @@ SELECT throws_ok($$SELECT enqueue_call('+14155550108', template_id => '88888888-
                                        voice_id => '77777777-7777-4777-8777-000000000004')$$,
                  '22023', NULL, 'a voice of another provider than the template''s is refused');
 
+SELECT tests.as_owner();
+UPDATE voice_options SET is_active = false WHERE id = '77777777-7777-4777-8777-000000000001';
+SELECT tests.as_user(:alice);
+SELECT throws_ok($$SELECT enqueue_call('+14155550108', template_id => '88888888-8888-4888-8888-000000000004',
+                                       custom_variables => '{"patient_name": "Ana"}')$$,
+                 'PT404', 'voice 77777777-7777-4777-8777-000000000001 not found',
+                 'a template whose voice was retired cannot be used until it has another');
+SELECT tests.as_owner();
+UPDATE voice_options SET is_active = true WHERE id = '77777777-7777-4777-8777-000000000001';
+SELECT tests.as_user(:alice);
+
 -- Caller numbers: one's own active numbers only.
 SELECT is((SELECT caller_number_id FROM enqueue_call('+14155550109', caller_number_id => '66666666-6666-4666-8666-000000000001')),
           '66666666-6666-4666-8666-000000000001'::uuid, 'alice calls from her own number');
