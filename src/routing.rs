@@ -9,7 +9,7 @@ use crate::plans;
 use pg_dialer_core::error::DialerError;
 use pg_dialer_core::params::TemplateParams;
 use pg_dialer_core::phone::{parse_e164, PhoneNumber};
-use pg_dialer_core::routing::{NumberCandidate, Provider, Route, Router};
+use pg_dialer_core::routing::{area_prefixes, NumberCandidate, Provider, Route, Router};
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiError};
 use pgrx::{JsonB, Uuid};
@@ -25,7 +25,7 @@ pub struct ProviderNumber {
 
 /// The providers, ready to route calls, and their names.
 struct Providers {
-    router: Router<Uuid, ProviderNumber>,
+    router: Router<Uuid>,
     names: HashMap<Uuid, String>,
 }
 
@@ -34,15 +34,14 @@ struct Providers {
 /// claims of concurrent workers count each other's calls.
 fn load_providers(client: &SpiClient<'_>, lock: bool) -> Result<Providers, SpiError> {
     let query = if lock {
-        "SELECT id, name, concurrency_limit, (extract(epoch FROM clock_timestamp()) * 1e6)::bigint
+        "SELECT id, name, concurrency_limit
          FROM public.call_service_providers ORDER BY priority NULLS LAST, name, id FOR NO KEY UPDATE"
     } else {
-        "SELECT id, name, concurrency_limit, (extract(epoch FROM clock_timestamp()) * 1e6)::bigint
+        "SELECT id, name, concurrency_limit
          FROM public.call_service_providers ORDER BY priority NULLS LAST, name, id"
     };
     let mut names = HashMap::new();
     let mut providers = Vec::new();
-    let mut now = 0;
     for row in plans::query(client, query, &[])? {
         let id: Uuid = row.get(1)?.expect("id is not null");
         names.insert(id, row.get::<String>(2)?.unwrap_or_default());
@@ -50,9 +49,7 @@ fn load_providers(client: &SpiClient<'_>, lock: bool) -> Result<Providers, SpiEr
             id,
             concurrency_limit: row.get::<i32>(3)?,
             in_progress: 0,
-            numbers: None,
         });
-        now = row.get::<i64>(4)?.unwrap_or(0);
     }
     // Counted through a SECURITY DEFINER function: a user's own RLS view of
     // call_queue would hide other users' calls.
@@ -68,20 +65,42 @@ fn load_providers(client: &SpiClient<'_>, lock: bool) -> Result<Providers, SpiEr
         }
     }
     Ok(Providers {
-        router: Router::new(providers, now),
+        router: Router::new(providers),
         names,
     })
 }
 
-fn load_numbers(client: &SpiClient<'_>, provider: &Uuid) -> Vec<NumberCandidate<ProviderNumber>> {
+/// The numbers of a provider that can be the best for a recipient: the least
+/// recently used in the recipient's area, in its country, and of all.
+fn candidate_numbers(
+    client: &SpiClient<'_>,
+    provider: &Uuid,
+    recipient: &PhoneNumber,
+) -> Vec<NumberCandidate<ProviderNumber>> {
     let rows = spi(plans::query(
         client,
-        "SELECT id, phone_id, full_number, country_code, area_code,
-                (extract(epoch FROM last_used_at) * 1e6)::bigint
-         FROM public.provider_phone_numbers
-         WHERE provider_id = $1 AND is_active
-         ORDER BY id",
-        &[(*provider).into()],
+        "(SELECT id, phone_id, full_number, country_code, area_code,
+                 (extract(epoch FROM last_used_at) * 1e6)::bigint
+          FROM public.provider_phone_numbers
+          WHERE provider_id = $1 AND is_active AND country_code = $2 AND area_code = ANY ($3)
+          ORDER BY last_used_at NULLS FIRST, id LIMIT 1)
+         UNION ALL
+         (SELECT id, phone_id, full_number, country_code, area_code,
+                 (extract(epoch FROM last_used_at) * 1e6)::bigint
+          FROM public.provider_phone_numbers
+          WHERE provider_id = $1 AND is_active AND country_code = $2
+          ORDER BY last_used_at NULLS FIRST, id LIMIT 1)
+         UNION ALL
+         (SELECT id, phone_id, full_number, country_code, area_code,
+                 (extract(epoch FROM last_used_at) * 1e6)::bigint
+          FROM public.provider_phone_numbers
+          WHERE provider_id = $1 AND is_active
+          ORDER BY last_used_at NULLS FIRST, id LIMIT 1)",
+        &[
+            (*provider).into(),
+            recipient.country_code.as_str().into(),
+            area_prefixes(recipient).into(),
+        ],
     ));
     rows.map(|row| NumberCandidate {
         id: ProviderNumber {
@@ -207,7 +226,7 @@ fn pick_provider_number(
 #[allow(clippy::type_complexity)]
 fn route_one(
     client: &SpiClient<'_>,
-    router: &mut Router<Uuid, ProviderNumber>,
+    router: &mut Router<Uuid>,
     recipient: &PhoneNumber,
     caller: Option<&CallerNumber>,
     only: Option<Uuid>,
@@ -228,7 +247,9 @@ fn route_one(
             })
         }
         None => router
-            .route(recipient, only.as_ref(), |p| load_numbers(client, p))
+            .route(recipient, only.as_ref(), |p| {
+                candidate_numbers(client, p, recipient)
+            })
             .map(|route| {
                 let number = route
                     .number
@@ -342,6 +363,14 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
         ) else {
             continue;
         };
+        if let Some(number) = number_id {
+            // Recorded at once, so that the next call of the batch sees it.
+            plans::query(
+                client,
+                "UPDATE public.provider_phone_numbers SET last_used_at = clock_timestamp() WHERE id = $1",
+                &[number.into()],
+            )?;
+        }
         let params = TemplateParams::parse(call.params.as_ref(), call.params_order.as_ref())
             .unwrap_or_default();
         let own = match &call.variables {
@@ -377,13 +406,7 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
                  provider_phone_number_id = a.number_id, claimed_at = now(), call_id = NULL
              FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS a(id, provider_id, number_id)
              WHERE q.id = a.id",
-            &[ids.into(), providers.into(), numbers.clone().into()],
-        )?;
-        let used: Vec<Uuid> = numbers.into_iter().flatten().collect();
-        plans::query(
-            client,
-            "UPDATE public.provider_phone_numbers SET last_used_at = now() WHERE id = ANY($1)",
-            &[used.into()],
+            &[ids.into(), providers.into(), numbers.into()],
         )?;
     }
     if !unroutable.is_empty() {

@@ -42,17 +42,25 @@ pub fn best_number<N>(candidates: &[NumberCandidate<N>], recipient: &PhoneNumber
     best.map(|(i, _)| i)
 }
 
+/// The area codes a recipient may lie in: the first one to five digits of its
+/// national number. A provider number is local when its area code is one of
+/// them (and its country is the recipient's).
+pub fn area_prefixes(recipient: &PhoneNumber) -> Vec<String> {
+    let digits = &recipient.national;
+    (1..=digits.len().min(5))
+        .map(|n| digits[..n].to_owned())
+        .collect()
+}
+
 /// A provider as routing sees it.
 #[derive(Debug, Clone)]
-pub struct Provider<P, N> {
+pub struct Provider<P> {
     pub id: P,
     pub concurrency_limit: Option<i32>,
     pub in_progress: i64,
-    /// Its active numbers, loaded when first needed.
-    pub numbers: Option<Vec<NumberCandidate<N>>>,
 }
 
-impl<P, N> Provider<P, N> {
+impl<P> Provider<P> {
     pub fn has_capacity(&self) -> bool {
         self.concurrency_limit
             .is_none_or(|limit| self.in_progress < i64::from(limit))
@@ -68,21 +76,16 @@ pub struct Route<P, N> {
 }
 
 /// Routes a batch of calls, counting each routed call against its provider's
-/// limit and marking each used number as the most recently used.
+/// limit.
 #[derive(Debug)]
-pub struct Router<P, N> {
-    providers: Vec<Provider<P, N>>,
-    clock: i64,
+pub struct Router<P> {
+    providers: Vec<Provider<P>>,
 }
 
-impl<P: Clone + PartialEq, N: Clone> Router<P, N> {
-    /// `providers` in priority order; `now` in microseconds, no earlier than
-    /// any `last_used` already recorded.
-    pub fn new(providers: Vec<Provider<P, N>>, now: i64) -> Self {
-        Router {
-            providers,
-            clock: now,
-        }
+impl<P: Clone + PartialEq> Router<P> {
+    /// `providers` in priority order.
+    pub fn new(providers: Vec<Provider<P>>) -> Self {
+        Router { providers }
     }
 
     /// Whether any provider can take another call.
@@ -91,7 +94,7 @@ impl<P: Clone + PartialEq, N: Clone> Router<P, N> {
     }
 
     /// Routes a call that uses the caller's own number at `provider`.
-    pub fn route_caller_number(&mut self, provider: &P) -> Option<Route<P, N>> {
+    pub fn route_caller_number<N>(&mut self, provider: &P) -> Option<Route<P, N>> {
         let p = self.providers.iter_mut().find(|p| &p.id == provider)?;
         if !p.has_capacity() {
             return None;
@@ -103,25 +106,24 @@ impl<P: Clone + PartialEq, N: Clone> Router<P, N> {
         })
     }
 
-    /// Routes a call to the best provider number, only at `only` when given.
-    /// `load_numbers` fetches a provider's active numbers the first time they
-    /// are needed.
-    pub fn route(
+    /// Routes a call to the best number of the first provider with room (only
+    /// `only`, when given). `candidates` gives a provider's candidate numbers
+    /// for the recipient: any set that holds the best one, such as the least
+    /// recently used number of each tier (same area, same country, any).
+    pub fn route<N: Clone>(
         &mut self,
         recipient: &PhoneNumber,
         only: Option<&P>,
-        mut load_numbers: impl FnMut(&P) -> Vec<NumberCandidate<N>>,
+        mut candidates: impl FnMut(&P) -> Vec<NumberCandidate<N>>,
     ) -> Option<Route<P, N>> {
         for p in &mut self.providers {
             if only.is_some_and(|only| only != &p.id) || !p.has_capacity() {
                 continue;
             }
-            let numbers = p.numbers.get_or_insert_with(|| load_numbers(&p.id));
-            let Some(best) = best_number(numbers, recipient) else {
+            let numbers = candidates(&p.id);
+            let Some(best) = best_number(&numbers, recipient) else {
                 continue;
             };
-            self.clock += 1;
-            numbers[best].last_used = Some(self.clock);
             p.in_progress += 1;
             return Some(Route {
                 provider: p.id.clone(),
@@ -191,16 +193,11 @@ mod tests {
         assert_eq!(best_number(&numbers, &sf()), Some(1));
     }
 
-    fn provider(
-        id: &'static str,
-        limit: Option<i32>,
-        in_progress: i64,
-    ) -> Provider<&'static str, u32> {
+    fn provider(id: &'static str, limit: Option<i32>, in_progress: i64) -> Provider<&'static str> {
         Provider {
             id,
             concurrency_limit: limit,
             in_progress,
-            numbers: None,
         }
     }
 
@@ -217,27 +214,31 @@ mod tests {
     }
 
     #[test]
-    fn priority_order_then_capacity() {
-        let mut r = Router::new(
-            vec![provider("vapi", Some(2), 0), provider("retell", Some(1), 0)],
-            1_000,
+    fn area_prefixes_are_the_leading_digits() {
+        assert_eq!(
+            area_prefixes(&sf()),
+            vec!["4", "41", "415", "4155", "41555"]
         );
+        let uk = parse_e164("r", "+442079460173").unwrap();
+        assert!(area_prefixes(&uk).contains(&"20".to_owned()));
+    }
+
+    #[test]
+    fn priority_order_then_capacity() {
+        let mut r = Router::new(vec![
+            provider("vapi", Some(2), 0),
+            provider("retell", Some(1), 0),
+        ]);
         let routes: Vec<_> = (0..4).map(|_| r.route(&sf(), None, numbers_of)).collect();
         assert_eq!(
             routes[0],
             Some(Route {
                 provider: "vapi",
                 number: Some(11)
-            })
-        );
-        assert_eq!(
-            routes[1],
-            Some(Route {
-                provider: "vapi",
-                number: Some(12)
             }),
-            "spreads over local numbers"
+            "a local number"
         );
+        assert_eq!(routes[1].as_ref().unwrap().provider, "vapi");
         assert_eq!(
             routes[2],
             Some(Route {
@@ -251,41 +252,53 @@ mod tests {
     }
 
     #[test]
-    fn local_numbers_rotate() {
-        let mut r = Router::new(vec![provider("vapi", None, 0)], 1_000);
-        let used: Vec<_> = (0..4)
-            .map(|_| r.route(&sf(), None, numbers_of).unwrap().number.unwrap())
-            .collect();
+    fn local_numbers_rotate_as_their_use_is_recorded() {
+        // The candidates come from a table that records each use, as the
+        // database does (claim_due_calls stamps last_used_at).
+        let table = std::cell::RefCell::new(numbers_of(&"vapi"));
+        let mut r = Router::new(vec![provider("vapi", None, 0)]);
+        let mut used = Vec::new();
+        for clock in 1..=4 {
+            let number = r
+                .route(&sf(), None, |_| table.borrow().clone())
+                .unwrap()
+                .number
+                .unwrap();
+            table
+                .borrow_mut()
+                .iter_mut()
+                .find(|n| n.id == number)
+                .unwrap()
+                .last_used = Some(clock);
+            used.push(number);
+        }
         assert_eq!(used, vec![11, 12, 11, 12]);
     }
 
     #[test]
     fn existing_load_counts_and_null_limit_is_unlimited() {
-        let mut r = Router::new(
-            vec![
-                provider("vapi", Some(5), 5),
-                provider("retell", None, 1_000),
-            ],
-            0,
-        );
+        let mut r = Router::new(vec![
+            provider("vapi", Some(5), 5),
+            provider("retell", None, 1_000),
+        ]);
         assert_eq!(r.route(&sf(), None, numbers_of).unwrap().provider, "retell");
     }
 
     #[test]
     fn providers_without_numbers_are_skipped() {
-        let mut r = Router::new(
-            vec![provider("bland", None, 0), provider("retell", None, 0)],
-            0,
-        );
+        let mut r = Router::new(vec![
+            provider("bland", None, 0),
+            provider("retell", None, 0),
+        ]);
         assert_eq!(r.route(&sf(), None, numbers_of).unwrap().provider, "retell");
     }
 
     #[test]
     fn a_pinned_call_waits_for_its_provider() {
-        let mut r = Router::new(
-            vec![provider("vapi", Some(1), 1), provider("retell", None, 0)],
-            0,
-        );
+        let mut r = Router::new(vec![
+            provider("vapi", Some(1), 1),
+            provider("retell", None, 0),
+        ]);
         assert_eq!(r.route(&sf(), Some(&"vapi"), numbers_of), None);
         assert_eq!(
             r.route(&sf(), Some(&"retell"), numbers_of)
@@ -297,28 +310,29 @@ mod tests {
 
     #[test]
     fn caller_numbers_count_against_the_provider() {
-        let mut r: Router<&str, u32> = Router::new(vec![provider("vapi", Some(1), 0)], 0);
+        let mut r = Router::new(vec![provider("vapi", Some(1), 0)]);
         assert_eq!(
-            r.route_caller_number(&"vapi"),
+            r.route_caller_number::<u32>(&"vapi"),
             Some(Route {
                 provider: "vapi",
                 number: None
             })
         );
-        assert_eq!(r.route_caller_number(&"vapi"), None);
-        assert_eq!(r.route_caller_number(&"unknown"), None);
+        assert_eq!(r.route_caller_number::<u32>(&"vapi"), None);
+        assert_eq!(r.route_caller_number::<u32>(&"unknown"), None);
     }
 
     #[test]
-    fn numbers_load_once_per_provider() {
-        let mut loads = 0;
-        let mut r = Router::new(vec![provider("vapi", None, 0)], 0);
-        for _ in 0..3 {
-            r.route(&sf(), None, |p| {
-                loads += 1;
-                numbers_of(p)
-            });
-        }
-        assert_eq!(loads, 1);
+    fn full_providers_are_not_asked_for_numbers() {
+        let mut asked = Vec::new();
+        let mut r = Router::new(vec![
+            provider("vapi", Some(1), 1),
+            provider("retell", None, 0),
+        ]);
+        r.route(&sf(), None, |p| {
+            asked.push(*p);
+            numbers_of(p)
+        });
+        assert_eq!(asked, vec!["retell"]);
     }
 }

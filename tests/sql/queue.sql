@@ -310,7 +310,7 @@ SELECT is((SELECT phone_id FROM claimed WHERE recipient_number = '+12125550202')
 SELECT is((SELECT (status, provider_id IS NOT NULL, provider_phone_number_id IS NOT NULL, claimed_at = now())::text
            FROM call_queue WHERE id = (:'c1'::call_queue).id), '(in-progress,t,t,t)',
           'claimed calls are in progress with provider, number and claim time');
-SELECT is((SELECT last_used_at FROM provider_phone_numbers WHERE phone_id = 'ph_1'), now(), 'the number''s use is recorded');
+SELECT ok((SELECT last_used_at >= now() FROM provider_phone_numbers WHERE phone_id = 'ph_1'), 'the number''s use is recorded');
 SELECT is((SELECT count(*) FROM claim_due_calls(10)), 0::bigint, 'nothing more while the providers are full');
 SELECT is((SELECT status FROM call_queue WHERE id = (:'later'::call_queue).id), 'queued', 'a call not yet due waits');
 
