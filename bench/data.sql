@@ -26,9 +26,9 @@ INSERT INTO user_call_usage (user_id, subscription_id, billing_period_start, bil
 SELECT s.user_id, s.id, s.current_period_start, s.current_period_end, 20, 45 FROM user_subscriptions s;
 
 INSERT INTO call_service_providers (id, name, api_credentials, type, concurrency_limit, priority) VALUES
-    ('b2a40000-0000-4000-8000-000000000001', 'VAPI', '{"api_key": "bench"}', 'voice', 150, 1),
-    ('b2a40000-0000-4000-8000-000000000002', 'Retell', '{"api_key": "bench"}', 'voice', 100, 2),
-    ('b2a40000-0000-4000-8000-000000000003', 'Bland', '{"api_key": "bench"}', 'voice', 50, 3);
+    ('b2a40000-0000-4000-8000-000000000001', 'VAPI', '{"api_key": "bench"}', 'voice', 40, 1),
+    ('b2a40000-0000-4000-8000-000000000002', 'Retell', '{"api_key": "bench"}', 'voice', 30, 2),
+    ('b2a40000-0000-4000-8000-000000000003', 'Bland', '{"api_key": "bench"}', 'voice', 20, 3);
 
 -- 10k numbers: 3334, 3333 and 3333 per provider, over 40 US area codes and London.
 INSERT INTO provider_phone_numbers (provider_id, phone_id, country_code, area_code, phone_number, full_number)

@@ -105,8 +105,9 @@ user_opts='-c role=authenticated -c request.jwt.claims={"sub":"b0000000-0000-400
 PGOPTIONS=$user_opts bench compute_remaining_usage 1 -f "$root"/bench/workloads/remaining_usage.pgbench
 PGOPTIONS=$user_opts bench pick_provider_number 1 -f "$root"/bench/workloads/pick_number.pgbench
 PGOPTIONS=$user_opts bench history_page 1 -f "$root"/bench/workloads/history_page.pgbench
-PGOPTIONS=$user_opts psql -X -q -At -d "$DB" -c "EXPLAIN (COSTS OFF) SELECT id, call_id, status, duration, call_summary, created_at
-    FROM user_call_history ORDER BY created_at DESC LIMIT 50" >"$out/history_explain.txt"
+PGOPTIONS=$user_opts bench history_page_rls_only 1 -f "$root"/bench/workloads/history_page_rls_only.pgbench
+PGOPTIONS=$user_opts psql -X -q -At -d "$DB" -c "EXPLAIN (COSTS OFF) $(grep -v '^--' bench/workloads/history_page.pgbench)" \
+    >"$out/history_explain.txt"
 python3 -c 'import json,sys; print(json.dumps({"name": "history_explain", "plan": sys.stdin.read()}))' \
     <"$out/history_explain.txt" >>"$results"
 

@@ -260,6 +260,8 @@ ALTER TABLE user_subscriptions ADD COLUMN billing_anchor TIMESTAMPTZ;
 -- One usage row per subscription period.
 CREATE UNIQUE INDEX user_call_usage_period ON user_call_usage (subscription_id, billing_period_start)
     WHERE subscription_id IS NOT NULL;
+-- A user's latest calls first: the history page, with the user's own filter.
+CREATE INDEX user_call_history_user_recent ON user_call_history (user_id, created_at DESC);
 -- A provider call's result is recorded once.
 CREATE UNIQUE INDEX user_call_history_call_id ON user_call_history (call_id)
     WHERE call_id IS NOT NULL;
