@@ -9,7 +9,9 @@ use crate::plans;
 use pg_dialer_core::error::DialerError;
 use pg_dialer_core::params::TemplateParams;
 use pg_dialer_core::phone::{parse_e164, PhoneNumber};
-use pg_dialer_core::routing::{area_prefixes, NumberCandidate, Provider, Route, Router};
+use pg_dialer_core::routing::{
+    area_prefixes, LoadedNumbers, NumberCandidate, NumberSource, Provider, Route, Router,
+};
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiError};
 use pgrx::{JsonB, Uuid};
@@ -21,6 +23,12 @@ pub struct ProviderNumber {
     id: Uuid,
     phone_id: Option<String>,
     full_number: String,
+}
+
+impl PartialEq for ProviderNumber {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
 }
 
 /// The providers, ready to route calls, and their names.
@@ -70,49 +78,112 @@ fn load_providers(client: &SpiClient<'_>, lock: bool) -> Result<Providers, SpiEr
     })
 }
 
-/// The numbers of a provider that can be the best for a recipient: the least
-/// recently used in the recipient's area, in its country, and of all.
-fn candidate_numbers(
-    client: &SpiClient<'_>,
-    provider: &Uuid,
-    recipient: &PhoneNumber,
-) -> Vec<NumberCandidate<ProviderNumber>> {
-    let rows = spi(plans::query(
+/// Every active number of a provider, in one row of arrays (far cheaper
+/// through SPI than thousands of rows), for a batch of claims.
+fn load_numbers(client: &SpiClient<'_>, provider: &Uuid) -> Vec<NumberCandidate<ProviderNumber>> {
+    let row = spi(plans::first(
         client,
-        "(SELECT id, phone_id, full_number, country_code, area_code,
-                 (extract(epoch FROM last_used_at) * 1e6)::bigint
-          FROM public.provider_phone_numbers
-          WHERE provider_id = $1 AND is_active AND country_code = $2 AND area_code = ANY ($3)
-          ORDER BY last_used_at NULLS FIRST, id LIMIT 1)
-         UNION ALL
-         (SELECT id, phone_id, full_number, country_code, area_code,
-                 (extract(epoch FROM last_used_at) * 1e6)::bigint
-          FROM public.provider_phone_numbers
-          WHERE provider_id = $1 AND is_active AND country_code = $2
-          ORDER BY last_used_at NULLS FIRST, id LIMIT 1)
-         UNION ALL
-         (SELECT id, phone_id, full_number, country_code, area_code,
-                 (extract(epoch FROM last_used_at) * 1e6)::bigint
-          FROM public.provider_phone_numbers
-          WHERE provider_id = $1 AND is_active
-          ORDER BY last_used_at NULLS FIRST, id LIMIT 1)",
-        &[
-            (*provider).into(),
-            recipient.country_code.as_str().into(),
-            area_prefixes(recipient).into(),
-        ],
-    ));
-    rows.map(|row| NumberCandidate {
-        id: ProviderNumber {
-            id: spi(row.get(1)).expect("id is not null"),
-            phone_id: spi(row.get(2)),
-            full_number: spi(row.get(3)).unwrap_or_default(),
+        "SELECT array_agg(id ORDER BY id), array_agg(phone_id ORDER BY id), array_agg(full_number ORDER BY id),
+                array_agg(country_code ORDER BY id), array_agg(area_code ORDER BY id),
+                array_agg((extract(epoch FROM last_used_at) * 1e6)::bigint ORDER BY id)
+         FROM public.provider_phone_numbers
+         WHERE provider_id = $1 AND is_active",
+        &[(*provider).into()],
+        |r| {
+            Ok((
+                r.get::<Vec<Option<Uuid>>>(1)?.unwrap_or_default(),
+                r.get::<Vec<Option<String>>>(2)?.unwrap_or_default(),
+                r.get::<Vec<Option<String>>>(3)?.unwrap_or_default(),
+                r.get::<Vec<Option<String>>>(4)?.unwrap_or_default(),
+                r.get::<Vec<Option<String>>>(5)?.unwrap_or_default(),
+                r.get::<Vec<Option<i64>>>(6)?.unwrap_or_default(),
+            ))
         },
-        country_code: spi(row.get(4)).unwrap_or_default(),
-        area_code: spi(row.get(5)).unwrap_or_default(),
-        last_used: spi(row.get(6)),
-    })
-    .collect()
+    ))
+    .unwrap_or_default();
+    let (ids, phone_ids, full_numbers, countries, areas, last_used) = row;
+    ids.into_iter()
+        .zip(phone_ids)
+        .zip(full_numbers)
+        .zip(countries)
+        .zip(areas)
+        .zip(last_used)
+        .filter_map(
+            |(((((id, phone_id), full_number), country), area), last_used)| {
+                Some(NumberCandidate {
+                    id: ProviderNumber {
+                        id: id?,
+                        phone_id,
+                        full_number: full_number.unwrap_or_default(),
+                    },
+                    country_code: country.unwrap_or_default(),
+                    area_code: area.unwrap_or_default(),
+                    last_used,
+                })
+            },
+        )
+        .collect()
+}
+
+/// Numbers for a single pick: the least recently used active number in the
+/// recipient's area, else in its country, else of all, one query each.
+struct TieredNumbers<'a, 'conn> {
+    client: &'a SpiClient<'conn>,
+    found: Vec<NumberCandidate<ProviderNumber>>,
+}
+
+impl NumberSource<Uuid, ProviderNumber> for TieredNumbers<'_, '_> {
+    fn candidates(
+        &mut self,
+        provider: &Uuid,
+        recipient: &PhoneNumber,
+    ) -> &[NumberCandidate<ProviderNumber>] {
+        const TIERS: [&str; 3] = [
+            "SELECT id, phone_id, full_number, country_code, area_code, (extract(epoch FROM last_used_at) * 1e6)::bigint
+             FROM public.provider_phone_numbers
+             WHERE provider_id = $1 AND is_active AND country_code = $2 AND area_code = ANY ($3)
+             ORDER BY last_used_at NULLS FIRST, id LIMIT 1",
+            "SELECT id, phone_id, full_number, country_code, area_code, (extract(epoch FROM last_used_at) * 1e6)::bigint
+             FROM public.provider_phone_numbers
+             WHERE provider_id = $1 AND is_active AND country_code = $2 AND $3::text[] IS NOT NULL
+             ORDER BY last_used_at NULLS FIRST, id LIMIT 1",
+            "SELECT id, phone_id, full_number, country_code, area_code, (extract(epoch FROM last_used_at) * 1e6)::bigint
+             FROM public.provider_phone_numbers
+             WHERE provider_id = $1 AND is_active AND $2::text IS NOT NULL AND $3::text[] IS NOT NULL
+             ORDER BY last_used_at NULLS FIRST, id LIMIT 1",
+        ];
+        self.found.clear();
+        for tier in TIERS {
+            let found = spi(plans::first(
+                self.client,
+                tier,
+                &[
+                    (*provider).into(),
+                    recipient.country_code.as_str().into(),
+                    area_prefixes(recipient).into(),
+                ],
+                |r| {
+                    Ok(NumberCandidate {
+                        id: ProviderNumber {
+                            id: r.get(1)?.expect("id is not null"),
+                            phone_id: r.get(2)?,
+                            full_number: r.get(3)?.unwrap_or_default(),
+                        },
+                        country_code: r.get(4)?.unwrap_or_default(),
+                        area_code: r.get(5)?.unwrap_or_default(),
+                        last_used: r.get(6)?,
+                    })
+                },
+            ));
+            if let Some(number) = found {
+                self.found.push(number);
+                break;
+            }
+        }
+        &self.found
+    }
+
+    fn record_use(&mut self, _provider: &Uuid, _number: &ProviderNumber) {}
 }
 
 /// A caller's own number.
@@ -201,8 +272,12 @@ fn pick_provider_number(
     });
     let picked = spi(Spi::connect_mut(|client| {
         let Providers { mut router, names } = load_providers(client, false)?;
-        let picked = route_one(
+        let mut numbers = TieredNumbers {
             client,
+            found: Vec::new(),
+        };
+        let picked = route_one(
+            &mut numbers,
             &mut router,
             &recipient,
             caller.as_ref(),
@@ -225,7 +300,7 @@ fn pick_provider_number(
 /// phone id, from number).
 #[allow(clippy::type_complexity)]
 fn route_one(
-    client: &SpiClient<'_>,
+    numbers: &mut impl NumberSource<Uuid, ProviderNumber>,
     router: &mut Router<Uuid>,
     recipient: &PhoneNumber,
     caller: Option<&CallerNumber>,
@@ -247,9 +322,7 @@ fn route_one(
             })
         }
         None => router
-            .route(recipient, only.as_ref(), |p| {
-                candidate_numbers(client, p, recipient)
-            })
+            .route(recipient, only.as_ref(), numbers)
             .map(|route| {
                 let number = route
                     .number
@@ -340,6 +413,15 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
     // Look past calls that wait for a full provider, within reason.
     let candidates = i64::from(batch_size).saturating_mul(4).min(10_000);
     let due = load_due_calls(client, candidates)?;
+    let now = spi(plans::first(
+        client,
+        "SELECT (extract(epoch FROM clock_timestamp()) * 1e6)::bigint",
+        &[],
+        |r| r.get::<i64>(1),
+    ))
+    .flatten()
+    .unwrap_or(0);
+    let mut numbers = LoadedNumbers::new(|p: &Uuid| load_numbers(client, p), now);
 
     let mut claimed = Vec::new();
     let mut unroutable = Vec::new();
@@ -355,7 +437,7 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
             }
         };
         let Some((route, (number_id, phone_id, from))) = route_one(
-            client,
+            &mut numbers,
             &mut router,
             &recipient,
             call.caller.as_ref(),
@@ -363,14 +445,6 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
         ) else {
             continue;
         };
-        if let Some(number) = number_id {
-            // Recorded at once, so that the next call of the batch sees it.
-            plans::query(
-                client,
-                "UPDATE public.provider_phone_numbers SET last_used_at = clock_timestamp() WHERE id = $1",
-                &[number.into()],
-            )?;
-        }
         let params = TemplateParams::parse(call.params.as_ref(), call.params_order.as_ref())
             .unwrap_or_default();
         let own = match &call.variables {
@@ -406,7 +480,13 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
                  provider_phone_number_id = a.number_id, claimed_at = now(), call_id = NULL
              FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS a(id, provider_id, number_id)
              WHERE q.id = a.id",
-            &[ids.into(), providers.into(), numbers.into()],
+            &[ids.into(), providers.into(), numbers.clone().into()],
+        )?;
+        let used: Vec<Uuid> = numbers.into_iter().flatten().collect();
+        plans::query(
+            client,
+            "UPDATE public.provider_phone_numbers SET last_used_at = now() WHERE id = ANY ($1)",
+            &[used.into()],
         )?;
     }
     if !unroutable.is_empty() {

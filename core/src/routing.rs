@@ -52,6 +52,15 @@ pub fn area_prefixes(recipient: &PhoneNumber) -> Vec<String> {
         .collect()
 }
 
+/// Where routing gets a provider's numbers, and where it records their use.
+pub trait NumberSource<P, N> {
+    /// Candidate numbers of `provider` for `recipient`: any set that holds the
+    /// best one (all active numbers, or the least recently used of each tier).
+    fn candidates(&mut self, provider: &P, recipient: &PhoneNumber) -> &[NumberCandidate<N>];
+    /// `number` of `provider` was just given a call.
+    fn record_use(&mut self, provider: &P, number: &N);
+}
+
 /// A provider as routing sees it.
 #[derive(Debug, Clone)]
 pub struct Provider<P> {
@@ -107,30 +116,79 @@ impl<P: Clone + PartialEq> Router<P> {
     }
 
     /// Routes a call to the best number of the first provider with room (only
-    /// `only`, when given). `candidates` gives a provider's candidate numbers
-    /// for the recipient: any set that holds the best one, such as the least
-    /// recently used number of each tier (same area, same country, any).
+    /// `only`, when given), and records the number's use with `numbers`.
     pub fn route<N: Clone>(
         &mut self,
         recipient: &PhoneNumber,
         only: Option<&P>,
-        mut candidates: impl FnMut(&P) -> Vec<NumberCandidate<N>>,
+        numbers: &mut impl NumberSource<P, N>,
     ) -> Option<Route<P, N>> {
         for p in &mut self.providers {
             if only.is_some_and(|only| only != &p.id) || !p.has_capacity() {
                 continue;
             }
-            let numbers = candidates(&p.id);
-            let Some(best) = best_number(&numbers, recipient) else {
+            let candidates = numbers.candidates(&p.id, recipient);
+            let Some(best) = best_number(candidates, recipient) else {
                 continue;
             };
+            let number = candidates[best].id.clone();
+            numbers.record_use(&p.id, &number);
             p.in_progress += 1;
             return Some(Route {
                 provider: p.id.clone(),
-                number: Some(numbers[best].id.clone()),
+                number: Some(number),
             });
         }
         None
+    }
+}
+
+/// A provider's numbers held in memory for a batch, each use marked as the
+/// most recent: a batch of calls spreads over the numbers without asking the
+/// database again.
+#[derive(Debug)]
+pub struct LoadedNumbers<P, N, F> {
+    load: F,
+    loaded: Vec<(P, Vec<NumberCandidate<N>>)>,
+    clock: i64,
+}
+
+impl<P: Clone + PartialEq, N: PartialEq, F: FnMut(&P) -> Vec<NumberCandidate<N>>>
+    LoadedNumbers<P, N, F>
+{
+    /// `load` fetches a provider's active numbers the first time they are
+    /// needed; `now` (microseconds) is no earlier than any recorded use.
+    pub fn new(load: F, now: i64) -> Self {
+        LoadedNumbers {
+            load,
+            loaded: Vec::new(),
+            clock: now,
+        }
+    }
+}
+
+impl<P: Clone + PartialEq, N: PartialEq, F: FnMut(&P) -> Vec<NumberCandidate<N>>> NumberSource<P, N>
+    for LoadedNumbers<P, N, F>
+{
+    fn candidates(&mut self, provider: &P, _recipient: &PhoneNumber) -> &[NumberCandidate<N>] {
+        let index = match self.loaded.iter().position(|(p, _)| p == provider) {
+            Some(index) => index,
+            None => {
+                let numbers = (self.load)(provider);
+                self.loaded.push((provider.clone(), numbers));
+                self.loaded.len() - 1
+            }
+        };
+        &self.loaded[index].1
+    }
+
+    fn record_use(&mut self, provider: &P, number: &N) {
+        self.clock += 1;
+        if let Some((_, numbers)) = self.loaded.iter_mut().find(|(p, _)| p == provider) {
+            if let Some(n) = numbers.iter_mut().find(|n| &n.id == number) {
+                n.last_used = Some(self.clock);
+            }
+        }
     }
 }
 
@@ -213,6 +271,12 @@ mod tests {
         }
     }
 
+    type Load = fn(&&'static str) -> Vec<NumberCandidate<u32>>;
+
+    fn loaded() -> LoadedNumbers<&'static str, u32, Load> {
+        LoadedNumbers::new(numbers_of as Load, 1_000)
+    }
+
     #[test]
     fn area_prefixes_are_the_leading_digits() {
         assert_eq!(
@@ -229,16 +293,23 @@ mod tests {
             provider("vapi", Some(2), 0),
             provider("retell", Some(1), 0),
         ]);
-        let routes: Vec<_> = (0..4).map(|_| r.route(&sf(), None, numbers_of)).collect();
+        let mut numbers = loaded();
+        let routes: Vec<_> = (0..4).map(|_| r.route(&sf(), None, &mut numbers)).collect();
         assert_eq!(
             routes[0],
             Some(Route {
                 provider: "vapi",
                 number: Some(11)
-            }),
-            "a local number"
+            })
         );
-        assert_eq!(routes[1].as_ref().unwrap().provider, "vapi");
+        assert_eq!(
+            routes[1],
+            Some(Route {
+                provider: "vapi",
+                number: Some(12)
+            }),
+            "spreads over local numbers"
+        );
         assert_eq!(
             routes[2],
             Some(Route {
@@ -252,26 +323,12 @@ mod tests {
     }
 
     #[test]
-    fn local_numbers_rotate_as_their_use_is_recorded() {
-        // The candidates come from a table that records each use, as the
-        // database does (claim_due_calls stamps last_used_at).
-        let table = std::cell::RefCell::new(numbers_of(&"vapi"));
+    fn local_numbers_rotate() {
         let mut r = Router::new(vec![provider("vapi", None, 0)]);
-        let mut used = Vec::new();
-        for clock in 1..=4 {
-            let number = r
-                .route(&sf(), None, |_| table.borrow().clone())
-                .unwrap()
-                .number
-                .unwrap();
-            table
-                .borrow_mut()
-                .iter_mut()
-                .find(|n| n.id == number)
-                .unwrap()
-                .last_used = Some(clock);
-            used.push(number);
-        }
+        let mut numbers = loaded();
+        let used: Vec<_> = (0..4)
+            .map(|_| r.route(&sf(), None, &mut numbers).unwrap().number.unwrap())
+            .collect();
         assert_eq!(used, vec![11, 12, 11, 12]);
     }
 
@@ -281,7 +338,10 @@ mod tests {
             provider("vapi", Some(5), 5),
             provider("retell", None, 1_000),
         ]);
-        assert_eq!(r.route(&sf(), None, numbers_of).unwrap().provider, "retell");
+        assert_eq!(
+            r.route(&sf(), None, &mut loaded()).unwrap().provider,
+            "retell"
+        );
     }
 
     #[test]
@@ -290,7 +350,10 @@ mod tests {
             provider("bland", None, 0),
             provider("retell", None, 0),
         ]);
-        assert_eq!(r.route(&sf(), None, numbers_of).unwrap().provider, "retell");
+        assert_eq!(
+            r.route(&sf(), None, &mut loaded()).unwrap().provider,
+            "retell"
+        );
     }
 
     #[test]
@@ -299,9 +362,9 @@ mod tests {
             provider("vapi", Some(1), 1),
             provider("retell", None, 0),
         ]);
-        assert_eq!(r.route(&sf(), Some(&"vapi"), numbers_of), None);
+        assert_eq!(r.route(&sf(), Some(&"vapi"), &mut loaded()), None);
         assert_eq!(
-            r.route(&sf(), Some(&"retell"), numbers_of)
+            r.route(&sf(), Some(&"retell"), &mut loaded())
                 .unwrap()
                 .provider,
             "retell"
@@ -323,16 +386,27 @@ mod tests {
     }
 
     #[test]
-    fn full_providers_are_not_asked_for_numbers() {
-        let mut asked = Vec::new();
+    fn numbers_load_once_per_provider_and_only_when_needed() {
+        let mut loads = Vec::new();
+        let mut numbers = LoadedNumbers::new(
+            |p: &&'static str| {
+                loads.push(*p);
+                numbers_of(p)
+            },
+            0,
+        );
         let mut r = Router::new(vec![
             provider("vapi", Some(1), 1),
             provider("retell", None, 0),
         ]);
-        r.route(&sf(), None, |p| {
-            asked.push(*p);
-            numbers_of(p)
-        });
-        assert_eq!(asked, vec!["retell"]);
+        for _ in 0..3 {
+            r.route(&sf(), None, &mut numbers);
+        }
+        drop(numbers);
+        assert_eq!(
+            loads,
+            vec!["retell"],
+            "vapi is full: its numbers are never loaded"
+        );
     }
 }
