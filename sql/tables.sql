@@ -232,10 +232,14 @@ ALTER TABLE call_queue
 
 -- When the number last placed a call: least recently used numbers go first.
 ALTER TABLE provider_phone_numbers ADD COLUMN last_used_at TIMESTAMPTZ;
--- A provider's active numbers in an area: pick_provider_number's local tier.
--- (last_used_at is not indexed, so that stamping it stays a cheap HOT update.)
+-- A provider's active numbers in an area, and its least recently used ones
+-- in a country and of all: what routing chooses from.
 CREATE INDEX provider_phone_numbers_area
     ON provider_phone_numbers (provider_id, country_code, area_code) WHERE is_active;
+CREATE INDEX provider_phone_numbers_country_lru
+    ON provider_phone_numbers (provider_id, country_code, last_used_at NULLS FIRST, id) WHERE is_active;
+CREATE INDEX provider_phone_numbers_lru
+    ON provider_phone_numbers (provider_id, last_used_at NULLS FIRST, id) WHERE is_active;
 
 CREATE UNIQUE INDEX call_queue_idempotency_key ON call_queue (user_id, idempotency_key)
     WHERE idempotency_key IS NOT NULL;

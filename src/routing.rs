@@ -78,17 +78,40 @@ fn load_providers(client: &SpiClient<'_>, lock: bool) -> Result<Providers, SpiEr
     })
 }
 
-/// Every active number of a provider, in one row of arrays (far cheaper
-/// through SPI than thousands of rows), for a batch of claims.
-fn load_numbers(client: &SpiClient<'_>, provider: &Uuid) -> Vec<NumberCandidate<ProviderNumber>> {
+/// The numbers of a provider that a batch of calls can use, in one row of
+/// arrays (far cheaper through SPI than many rows): every active number in
+/// the batch's areas, and the `n` least recently used in each of the batch's
+/// countries and of all. As a batch routes at most `n` calls, the best number
+/// for each call is among them (core/src/routing.rs).
+fn load_numbers(
+    client: &SpiClient<'_>,
+    provider: &Uuid,
+    batch: &BatchAreas,
+) -> Vec<NumberCandidate<ProviderNumber>> {
     let row = spi(plans::first(
         client,
-        "SELECT array_agg(id ORDER BY id), array_agg(phone_id ORDER BY id), array_agg(full_number ORDER BY id),
-                array_agg(country_code ORDER BY id), array_agg(area_code ORDER BY id),
-                array_agg((extract(epoch FROM last_used_at) * 1e6)::bigint ORDER BY id)
-         FROM public.provider_phone_numbers
-         WHERE provider_id = $1 AND is_active",
-        &[(*provider).into()],
+        "SELECT array_agg(id), array_agg(phone_id), array_agg(full_number),
+                array_agg(country_code), array_agg(area_code), array_agg(last_used)
+         FROM (SELECT DISTINCT ON (n.id) n.id, n.phone_id, n.full_number, n.country_code, n.area_code,
+                      (extract(epoch FROM n.last_used_at) * 1e6)::bigint AS last_used
+               FROM (SELECT * FROM public.provider_phone_numbers
+                     WHERE provider_id = $1 AND is_active AND country_code = ANY ($2) AND area_code = ANY ($3)
+                     UNION ALL
+                     SELECT lru.* FROM unnest($2::text[]) AS c(code)
+                     CROSS JOIN LATERAL (SELECT * FROM public.provider_phone_numbers
+                                         WHERE provider_id = $1 AND is_active AND country_code = c.code
+                                         ORDER BY last_used_at NULLS FIRST, id LIMIT $4) AS lru
+                     UNION ALL
+                     (SELECT * FROM public.provider_phone_numbers
+                      WHERE provider_id = $1 AND is_active
+                      ORDER BY last_used_at NULLS FIRST, id LIMIT $4)) AS n
+               ORDER BY n.id) AS numbers",
+        &[
+            (*provider).into(),
+            batch.countries.clone().into(),
+            batch.prefixes.clone().into(),
+            batch.calls.into(),
+        ],
         |r| {
             Ok((
                 r.get::<Vec<Option<Uuid>>>(1)?.unwrap_or_default(),
@@ -123,6 +146,35 @@ fn load_numbers(client: &SpiClient<'_>, provider: &Uuid) -> Vec<NumberCandidate<
             },
         )
         .collect()
+}
+
+/// The countries and possible area codes of a batch's recipients.
+struct BatchAreas {
+    countries: Vec<String>,
+    prefixes: Vec<String>,
+    calls: i64,
+}
+
+impl BatchAreas {
+    fn of<'a>(recipients: impl Iterator<Item = &'a PhoneNumber>) -> Self {
+        let mut countries = Vec::new();
+        let mut prefixes = Vec::new();
+        let mut calls = 0;
+        for r in recipients {
+            calls += 1;
+            countries.push(r.country_code.clone());
+            prefixes.extend(area_prefixes(r));
+        }
+        countries.sort_unstable();
+        countries.dedup();
+        prefixes.sort_unstable();
+        prefixes.dedup();
+        BatchAreas {
+            countries,
+            prefixes,
+            calls,
+        }
+    }
 }
 
 /// Numbers for a single pick: the least recently used active number in the
@@ -421,15 +473,21 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
     ))
     .flatten()
     .unwrap_or(0);
-    let mut numbers = LoadedNumbers::new(|p: &Uuid| load_numbers(client, p), now);
+    let recipients: Vec<Result<PhoneNumber, DialerError>> = due
+        .iter()
+        .map(|call| parse_e164("recipient_number", &call.recipient))
+        .collect();
+    let mut batch = BatchAreas::of(recipients.iter().filter_map(|r| r.as_ref().ok()));
+    batch.calls = batch.calls.min(i64::from(batch_size));
+    let mut numbers = LoadedNumbers::new(|p: &Uuid| load_numbers(client, p, &batch), now);
 
     let mut claimed = Vec::new();
     let mut unroutable = Vec::new();
-    for call in due {
+    for (call, recipient) in due.into_iter().zip(recipients) {
         if claimed.len() >= usize::try_from(batch_size).unwrap_or(0) || !router.has_capacity() {
             break;
         }
-        let recipient = match parse_e164("recipient_number", &call.recipient) {
+        let recipient = match recipient {
             Ok(r) => r,
             Err(err) => {
                 unroutable.push((call.id, err.message));

@@ -35,7 +35,7 @@ ADDITIONS = {
     "user_call_history": {"columns": {}, "indexes": ["user_call_history_call_id", "user_call_history_user_recent"]},
     "provider_phone_numbers": {
         "columns": {"last_used_at": "timestamp with time zone"},
-        "indexes": ["provider_phone_numbers_area"],
+        "indexes": ["provider_phone_numbers_area", "provider_phone_numbers_country_lru", "provider_phone_numbers_lru"],
     },
 }
 COMMANDS = {"SELECT": "SELECT", "INSERT": "INSERT", "UPDATE": "UPDATE", "DELETE": "DELETE"}
