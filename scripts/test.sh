@@ -97,5 +97,5 @@ done
 
 echo
 for f in "${failures[@]}"; do echo "failed: $f"; done
-echo "test suites: $passed passed, $failed failed"
+echo "suites: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
