@@ -4,6 +4,20 @@
 -- period arithmetic are Rust (src/billing.rs, core/src/results.rs,
 -- core/src/billing.rs).
 
+-- Calls a user has reserved in a period: queued or in progress, by their call
+-- time. The one definition the SQL below counts with; enqueue's quota check
+-- in src/queue.rs counts the same, inline, on its hot path.
+CREATE FUNCTION dialer.reserved_calls(user_id uuid, period_start timestamptz, period_end timestamptz)
+    RETURNS bigint
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = ''
+AS $$
+    SELECT pg_catalog.count(*) FROM public.call_queue q
+    WHERE q.user_id = reserved_calls.user_id AND q.status IN ('queued', 'in-progress')
+      AND coalesce(q.scheduled_time, q.created_at) >= period_start
+      AND coalesce(q.scheduled_time, q.created_at) < period_end
+$$;
+
 -- The usage row of the billing period that covers `at` for a user, created
 -- when missing, locked. The caller holds dialer.lock_user(user_id). NULL when
 -- no subscription period covers `at`.
@@ -51,11 +65,8 @@ CREATE FUNCTION dialer.refresh_remaining(usage_id uuid) RETURNS void
 AS $$
     UPDATE public.user_call_usage u
     SET calls_remaining = CASE WHEN p.call_limit IS NULL THEN NULL ELSE greatest(
-            p.call_limit - coalesce(u.calls_used, 0) - (
-                SELECT pg_catalog.count(*) FROM public.call_queue q
-                WHERE q.user_id = u.user_id AND q.status IN ('queued', 'in-progress')
-                  AND coalesce(q.scheduled_time, q.created_at) >= u.billing_period_start
-                  AND coalesce(q.scheduled_time, q.created_at) < u.billing_period_end), 0) END,
+            p.call_limit - coalesce(u.calls_used, 0)
+            - dialer.reserved_calls(u.user_id, u.billing_period_start, u.billing_period_end), 0) END,
         minutes_remaining = CASE WHEN p.minutes_limit IS NULL THEN NULL
                                  ELSE greatest(p.minutes_limit - coalesce(u.minutes_used, 0), 0) END
     FROM public.user_subscriptions s JOIN public.subscription_plans p ON p.id = s.plan_id
@@ -212,10 +223,7 @@ BEGIN
         FROM public.user_call_usage u, sub
         WHERE u.user_id = target AND u.billing_period_start = sub.ps AND u.billing_period_end = sub.pe
     ), reserved AS (
-        SELECT pg_catalog.count(*)::bigint AS calls
-        FROM public.call_queue q, sub
-        WHERE q.user_id = target AND q.status IN ('queued', 'in-progress')
-          AND coalesce(q.scheduled_time, q.created_at) >= sub.ps AND coalesce(q.scheduled_time, q.created_at) < sub.pe
+        SELECT dialer.reserved_calls(target, sub.ps, sub.pe) AS calls FROM sub
     )
     SELECT sub.id, sub.name, sub.ps, sub.pe,
            sub.call_limit, used.calls, reserved.calls,
@@ -285,11 +293,8 @@ BEGIN
             (user_id, subscription_id, billing_period_start, billing_period_end,
              calls_used, minutes_used, calls_remaining, minutes_remaining)
         SELECT sub.user_id, sub.id, sub.current_period_start, sub.current_period_end, 0, 0,
-               CASE WHEN p.call_limit IS NULL THEN NULL ELSE greatest(p.call_limit - (
-                   SELECT pg_catalog.count(*) FROM public.call_queue q
-                   WHERE q.user_id = sub.user_id AND q.status IN ('queued', 'in-progress')
-                     AND coalesce(q.scheduled_time, q.created_at) >= sub.current_period_start
-                     AND coalesce(q.scheduled_time, q.created_at) < sub.current_period_end), 0) END,
+               CASE WHEN p.call_limit IS NULL THEN NULL ELSE greatest(p.call_limit
+                   - dialer.reserved_calls(sub.user_id, sub.current_period_start, sub.current_period_end), 0) END,
                p.minutes_limit
         FROM public.user_subscriptions sub JOIN public.subscription_plans p ON p.id = sub.plan_id
         WHERE sub.status IN ('active', 'trialing')

@@ -284,6 +284,7 @@ const ACCOUNT: &str = "
             WHERE u.user_id = $1::uuid AND u.billing_period_start = s.period_start AND u.billing_period_end = s.period_end),
            (SELECT coalesce(sum(u.minutes_used), 0)::bigint FROM public.user_call_usage u
             WHERE u.user_id = $1::uuid AND u.billing_period_start = s.period_start AND u.billing_period_end = s.period_end),
+           -- dialer.reserved_calls(), inline so that the kept plan holds it
            (SELECT count(*) FROM public.call_queue q
             WHERE q.user_id = $1::uuid AND q.status IN ('queued', 'in-progress')
               AND coalesce(q.scheduled_time, q.created_at) >= s.period_start
