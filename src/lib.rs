@@ -5,13 +5,16 @@
 
 use pgrx::prelude::*;
 
+mod adopt;
 mod billing;
 mod errors;
 mod identity;
 mod plans;
 mod queue;
 mod routing;
+mod schema;
 mod settings;
+mod version;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -19,11 +22,43 @@ mod settings;
 // Runs first: everything else refers to them.
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 
+// The schema baseline, the adoption log, and who may run their functions.
+extension_sql_file!(
+    "../sql/schema.sql",
+    name = "schema",
+    requires = [
+        "bootstrap",
+        identity::dialer::is_admin,
+        schema::dialer::schema_listing,
+        schema::dialer::schema_drift,
+        schema::dialer::record_schema_baseline,
+        schema::dialer::schema_update_begin,
+        schema::dialer::schema_update_end,
+        adopt::dialer::adopt_prepare,
+        adopt::dialer::adopt_tables,
+        version::dialer::version
+    ]
+);
+
+// Hand-built tables of the same names are moved aside (or refused).
+extension_sql!(
+    "SELECT dialer.adopt_prepare();",
+    name = "adopt_prepare",
+    requires = ["schema"]
+);
+
 // The eleven tables of the spec with their constraints and indexes.
 extension_sql_file!(
     "../sql/tables.sql",
     name = "tables",
-    requires = ["bootstrap"]
+    requires = ["adopt_prepare"]
+);
+
+// Hand-built tables replace the new ones, made to match them.
+extension_sql!(
+    "SELECT dialer.adopt_tables();",
+    name = "adopt_tables",
+    requires = ["tables"]
 );
 
 // Timestamps, guards, row level security, grants and pg_dump registration.
@@ -31,7 +66,7 @@ extension_sql_file!(
     "../sql/security.sql",
     name = "security",
     requires = [
-        "tables",
+        "adopt_tables",
         identity::dialer::uid,
         identity::dialer::is_admin,
         identity::dialer::is_privileged
@@ -64,6 +99,13 @@ extension_sql_file!(
         billing::dialer::billed_minutes_for,
         billing::dialer::roll_billing_period
     ]
+);
+
+// Last: the listing of what was installed, for dialer.schema_drift().
+extension_sql!(
+    "SELECT dialer.record_schema_baseline();",
+    name = "schema_baseline",
+    finalize
 );
 
 #[pg_guard]

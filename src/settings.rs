@@ -8,6 +8,7 @@ pub static MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(3);
 pub static RETRY_BASE_DELAY: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static RETRY_MAX_DELAY: GucSetting<i32> = GucSetting::<i32>::new(3600);
 pub static STALE_CALL_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(900);
+pub static ADOPT_EXISTING_TABLES: GucSetting<bool> = GucSetting::<bool>::new(false);
 
 pub fn init() {
     GucRegistry::define_int_guc(
@@ -49,6 +50,14 @@ pub fn init() {
         7 * 86_400,
         GucContext::Userset,
         GucFlags::UNIT_S,
+    );
+    GucRegistry::define_bool_guc(
+        c"pg_dialer.adopt_existing_tables",
+        c"Whether CREATE EXTENSION pg_dialer adopts hand-built tables of the same names, keeping their rows.",
+        c"Off: CREATE EXTENSION refuses when the tables exist. See \"Adopting a hand-built schema\" in the README.",
+        &ADOPT_EXISTING_TABLES,
+        GucContext::Suset,
+        GucFlags::default(),
     );
 }
 
