@@ -12,7 +12,9 @@ cmd=${1:?start or stop}
 name=${2:?cluster name}
 dir=/tmp/pg_dialer-$name
 
-as_postgres() { runuser -u postgres -- "$@"; }
+# Without RUST_BACKTRACE: with it, pgrx puts a Rust backtrace into the DETAIL
+# of errors, which PostgREST would pass on to clients.
+as_postgres() { runuser -u postgres -- env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "$@"; }
 
 case "$cmd" in
 start)

@@ -9,6 +9,8 @@
 #     two users, an admin and service_role, the call pipeline, results and
 #     billing, the end-to-end flow
 #   - pg_dump / pg_restore round trip; concurrency with pgbench connections
+#   - adopting a hand-built schema; ALTER EXTENSION UPDATE from the previous
+#     release (RELEASES.md), compared with a fresh install
 #   - the jobs run by a real pg_cron (15 only: pg_cron is packaged for 15)
 #   - install on a Supabase-like database, in a cluster of its own
 set -uo pipefail
@@ -87,6 +89,9 @@ for major in $PG_MAJORS; do
     else
         echo "=== pg$major: no pg_cron for this major; tests/pg_cron.sh runs on 15"
     fi
+    step "pg$major: adopting a hand-built schema" prove tests/adopt.sh
+    # Last on this cluster: it installs the previous release for a while.
+    step "pg$major: ALTER EXTENSION UPDATE from the previous release" prove tests/upgrade.sh
     scripts/cluster.sh stop "test-$major"
 
     export PGPORT=$((28900 + major))
