@@ -17,19 +17,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 
 # The newest release recorded: "| 0.1.0 | <commit> | <date> |".
 read -r prev_version prev_commit < <(awk -F'|' '/^\| [0-9]+\.[0-9]+\.[0-9]+ \|/ { v = $2; c = $3 } END { print v, c }' RELEASES.md)
 current_version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 log=$(mktemp -d /tmp/pg_dialer-upgrade.XXXXXX)
 
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; shift; printf '#   %s\n' "$@"; }
-check() { # description, expected, actual
-    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "expected: $2" "     got: $3"; fi
-}
+# shellcheck source=tests/lib.sh
+source tests/lib.sh
 bail() { echo "Bail out! $1"; exit 1; }
 
 install_current() {
@@ -55,23 +50,6 @@ else
     bail "release $prev_version does not build"
 fi
 
-TABLES="auth.users subscription_plans user_profiles user_subscriptions user_call_usage call_service_providers
-        provider_phone_numbers user_phone_numbers voice_options call_templates call_queue user_call_history"
-# One line per table: name, rows, digest of every row over the columns $1 had
-# before the update (a column the update adds does not change the digest).
-snapshot_rows() {
-    local db=$1 t cols
-    for t in $TABLES; do
-        cols=$(grep "^$t|" "$log/columns" | cut -d'|' -f2)
-        psql_q -At -d "$db" -c "SELECT '$t', count(*), md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), ''))
-                                FROM (SELECT $cols FROM $t) r"
-    done
-}
-# The normalized listing, one line per object; definitions on one line.
-listing() {
-    psql_q -At -d "$1" -c "SELECT kind || ' | ' || object || ' | ' || replace(definition, E'\n', ' ')
-                           FROM dialer.schema_listing() ORDER BY kind, object"
-}
 compare_listings() { # description, db, reference db
     listing "$2" >"$log/$2.listing"
     listing "$3" >"$log/$3.listing"
@@ -83,7 +61,13 @@ compare_listings() { # description, db, reference db
     fi
 }
 
-for db in upgraded upgraded_suite fresh restored; do dropdb --if-exists "pg_dialer_$db" >/dev/null; done
+for db in upgraded upgraded_suite upgraded_supabase fresh fresh_supabase restored; do
+    dropdb --if-exists "pg_dialer_$db" >/dev/null 2>&1
+done
+# A Supabase-like database (tests/supabase/prepare.sql) with the release.
+createdb pg_dialer_upgraded_supabase
+psql_q -d pg_dialer_upgraded_supabase -f tests/supabase/prepare.sql >/dev/null 2>&1
+psql_q -d pg_dialer_upgraded_supabase -c "CREATE EXTENSION pg_dialer VERSION '$prev_version' CASCADE" 2>/dev/null
 createdb pg_dialer_upgraded
 createdb pg_dialer_upgraded_suite
 psql_q -d pg_dialer_upgraded -c "CREATE EXTENSION pg_dialer VERSION '$prev_version' CASCADE" 2>/dev/null
@@ -91,16 +75,12 @@ psql_q -d pg_dialer_upgraded_suite -c "CREATE EXTENSION pg_dialer VERSION '$prev
 # Rows in every table, made by the release's own demo: data, then the flow.
 (cd "$src" && psql_q -d pg_dialer_upgraded -f demo/data.sql -f demo/flow.sql >/dev/null 2>&1) ||
     bail "the demo of release $prev_version does not run"
-for t in $TABLES; do
-    psql_q -At -d pg_dialer_upgraded -c "SELECT '$t|' || string_agg(quote_ident(attname), ', ' ORDER BY attnum)
-                                         FROM pg_attribute WHERE attrelid = '$t'::regclass AND attnum > 0
-                                                           AND NOT attisdropped"
-done >"$log/columns"
+remember_columns pg_dialer_upgraded
 before_rows=$(snapshot_rows pg_dialer_upgraded)
 check "the release's demo leaves rows in every table" "" "$(awk -F'|' '$2 == 0 { print $1 }' <<<"$before_rows")"
 
 install_current || bail "the current build does not install"
-for db in pg_dialer_upgraded pg_dialer_upgraded_suite; do
+for db in pg_dialer_upgraded pg_dialer_upgraded_suite pg_dialer_upgraded_supabase; do
     if out=$(psql_q -d "$db" -c 'ALTER EXTENSION pg_dialer UPDATE' 2>&1); then
         ok "ALTER EXTENSION pg_dialer UPDATE runs on $db"
     else
@@ -128,6 +108,18 @@ check "the drift report is empty after the update" "0" \
 check "the drift report is empty after a fresh install" "0" \
     "$(psql_q -At -d pg_dialer_fresh -c 'SELECT count(*) FROM dialer.schema_drift()')"
 
+# The same on a Supabase-like database, against a fresh install there.
+createdb pg_dialer_fresh_supabase
+psql_q -d pg_dialer_fresh_supabase -f tests/supabase/prepare.sql >/dev/null 2>&1
+psql_q -d pg_dialer_fresh_supabase -c 'CREATE EXTENSION pg_dialer CASCADE' 2>/dev/null
+compare_listings "Supabase-like: the updated database describes exactly as a fresh install" \
+    pg_dialer_upgraded_supabase pg_dialer_fresh_supabase
+check "Supabase-like: the drift report is empty after the update" "0" \
+    "$(psql_q -At -d pg_dialer_upgraded_supabase -c 'SELECT count(*) FROM dialer.schema_drift()')"
+check "Supabase-like: auth is still Supabase's (no member of pg_dialer in it)" "0" \
+    "$(psql_q -At -d pg_dialer_upgraded_supabase -c "SELECT count(*) FROM dialer.schema_listing()
+                                                     WHERE kind = 'member' AND object ~ '\mauth\M'")"
+
 # The SQL suite (RLS, pipeline, billing, conformance) on an updated database.
 python3 tests/conformance/spec_to_pgtap.py docs/schema.md >"$log/conformance.sql"
 psql_q -d pg_dialer_upgraded_suite -c 'CREATE EXTENSION pgtap' 2>/dev/null
@@ -145,8 +137,10 @@ if out=$(pg_restore --exit-on-error -d pg_dialer_restored "$log/dump" 2>&1); the
 else
     not_ok "pg_restore of the updated database succeeds" "$out"
 fi
-check "pg_restore brings back every row of the updated database" "$after_rows" "$(snapshot_rows pg_dialer_restored)"
+check "pg_restore brings back every row of the updated database" "$after_rows" "$(snapshot_rows pg_dialer_restored pg_dialer_upgraded)"
 compare_listings "the restored database describes exactly as the updated one" pg_dialer_restored pg_dialer_upgraded
 
-for db in upgraded upgraded_suite fresh restored; do dropdb --if-exists "pg_dialer_$db" >/dev/null; done
+for db in upgraded upgraded_suite upgraded_supabase fresh fresh_supabase restored; do
+    dropdb --if-exists "pg_dialer_$db" >/dev/null 2>&1
+done
 echo "1..$n"

@@ -65,6 +65,11 @@ SELECT is((SELECT first_name FROM user_profiles), 'First', 'a Supabase user read
 SELECT is(auth.uid(), dialer.uid(), 'auth.uid() and dialer.uid() agree');
 RESET ROLE;
 
+-- The drift report is empty on a Supabase install, and auth is not in it.
+SELECT is_empty('SELECT * FROM dialer.schema_drift()', 'no schema drift after CREATE EXTENSION on Supabase');
+SELECT is_empty($$SELECT * FROM dialer.schema_listing() WHERE object ~ '\mauth\.'$$,
+                'the schema listing leaves Supabase''s auth alone');
+
 -- DROP EXTENSION leaves auth and its rows alone.
 DROP EXTENSION pg_dialer;
 SELECT hasnt_table('public', 'call_queue', 'the tables of pg_dialer are gone');
