@@ -89,6 +89,7 @@ for major in $PG_MAJORS; do
     else
         echo "=== pg$major: no pg_cron for this major; tests/pg_cron.sh runs on 15"
     fi
+    step "pg$major: no Rust backtrace reaches a client (RUST_BACKTRACE=1)" prove tests/backtrace.sh
     step "pg$major: adopting a hand-built schema" prove tests/adopt.sh
     # Last on this cluster: it installs the previous release for a while.
     step "pg$major: ALTER EXTENSION UPDATE from the previous release" prove tests/upgrade.sh

@@ -110,6 +110,15 @@ extension_sql!(
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    // With RUST_BACKTRACE (or RUST_LIB_BACKTRACE) in the server's environment,
+    // pgrx appends a Rust backtrace to the DETAIL of every error that passes a
+    // Rust frame, and PostgREST hands DETAIL to clients. Rust reads these
+    // variables once, at the first backtrace; removing them here, when the
+    // library loads and before any backtrace, turns backtraces off in this
+    // backend. A PostgreSQL backend runs one thread, so changing its
+    // environment is safe.
+    std::env::remove_var("RUST_BACKTRACE");
+    std::env::remove_var("RUST_LIB_BACKTRACE");
     settings::init();
 }
 
