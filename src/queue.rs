@@ -164,7 +164,7 @@ fn check_with(
         ],
         |r| {
             Ok(Account {
-                key_taken: r.get::<bool>(1)?.unwrap_or(false),
+                key_holder_reserved: r.get::<bool>(1)?.unwrap_or(false),
                 plan: r.get(2)?,
                 period_start: r.get::<String>(3)?.unwrap_or_default(),
                 period_end: r.get::<String>(4)?.unwrap_or_default(),
@@ -178,11 +178,6 @@ fn check_with(
         },
     ))
     .expect("the account query returns one row");
-    if account.key_taken {
-        // The same key again: the INSERT meets the unique index and enqueue_call
-        // returns the call queued first, so no quota is taken twice.
-        return Ok(patch);
-    }
 
     let mut providers: Vec<(&str, &str)> = Vec::new();
     if let Some(number_id) = caller_number_id {
@@ -275,10 +270,16 @@ const LOOKUPS: &str = "
     LEFT JOIN public.call_templates t ON t.id = $3::uuid
     LEFT JOIN public.voice_options v ON v.id = coalesce($4::uuid, t.voice_id)";
 
-/// Whether the idempotency key is taken, the subscription covering the call
-/// time, and what was used and reserved in its period, in one statement.
+/// The subscription covering the call time, what was used and reserved in
+/// its period, and whether that reservation includes a call holding the same
+/// idempotency key, in one statement.
 const ACCOUNT: &str = "
-    SELECT EXISTS (SELECT 1 FROM public.call_queue q WHERE q.user_id = $1::uuid AND q.idempotency_key = $4),
+    SELECT EXISTS (SELECT 1 FROM public.call_queue q
+                   WHERE q.user_id = $1::uuid AND q.idempotency_key = $4
+                     AND q.status IN ('queued', 'in-progress')
+                     AND coalesce(q.scheduled_time, q.created_at) >= s.period_start
+                     AND coalesce(q.scheduled_time, q.created_at) < s.period_end
+                     AND q.id IS DISTINCT FROM $3::uuid),
            s.name, s.period_start::text, s.period_end::text, s.call_limit, s.minutes_limit, s.premium_voices,
            (SELECT coalesce(sum(u.calls_used), 0)::bigint FROM public.user_call_usage u
             WHERE u.user_id = $1::uuid AND u.billing_period_start = s.period_start AND u.billing_period_end = s.period_end),
@@ -321,7 +322,8 @@ struct Lookups {
 }
 
 struct Account {
-    key_taken: bool,
+    /// A call holding the same idempotency key is among the reserved calls.
+    key_holder_reserved: bool,
     plan: Option<String>,
     period_start: String,
     period_end: String,
@@ -357,7 +359,12 @@ fn check_account(
             "Choose a standard voice, or a plan whose features include \"premium_voices\": true.",
         ));
     }
-    let (used, reserved) = (account.calls_used, account.reserved);
+    // A call with an idempotency key that a reserved call holds either meets
+    // the unique index (and is not queued) or replaces that call, should a
+    // concurrent transaction delete it: it takes no room of its own. Every
+    // other check above applies to it all the same.
+    let reserved = account.reserved - i64::from(account.key_holder_reserved);
+    let used = account.calls_used;
     let period = format!("{} to {}", account.period_start, account.period_end);
     if let Some(limit) = account.call_limit {
         if used + reserved >= i64::from(limit) {
