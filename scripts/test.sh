@@ -8,7 +8,8 @@
 #   - SQL tests with pgTAP on a fresh cluster: spec conformance, RLS as anon,
 #     two users, an admin and service_role, the call pipeline, results and
 #     billing, the end-to-end flow
-#   - pg_dump / pg_restore round trip; concurrency with pgbench connections
+#   - pg_dump / pg_restore round trip; concurrency with pgbench connections;
+#     lock protocols as deterministic isolation specs (pg_isolation_regress)
 #   - adopting a hand-built schema; ALTER EXTENSION UPDATE from the previous
 #     release (RELEASES.md), compared with a fresh install
 #   - the jobs run by a real pg_cron (15 only: pg_cron is packaged for 15)
@@ -89,6 +90,7 @@ for major in $PG_MAJORS; do
     else
         echo "=== pg$major: no pg_cron for this major; tests/pg_cron.sh runs on 15"
     fi
+    step "pg$major: lock protocols as isolation specs (pg_isolation_regress)" tests/isolation.sh
     step "pg$major: no Rust backtrace reaches a client (RUST_BACKTRACE=1)" prove tests/backtrace.sh
     step "pg$major: adopting a hand-built schema" prove tests/adopt.sh
     # Last on this cluster: it installs the previous release for a while.

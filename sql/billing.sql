@@ -241,7 +241,8 @@ $$;
 -- period ended by `at` is canceled (cancel_at_period_end) or moves on by its
 -- plan's interval, several periods at once if runs were missed; and every
 -- active subscription gets its usage row for the current period. Runs one
--- at a time (an advisory lock), so running it twice at once is safe.
+-- at a time (the rollover's lock, see src/locks.rs), so running it twice at
+-- once is safe.
 ---------------------------------------------------------------------------
 CREATE FUNCTION rollover_billing_periods(at timestamptz DEFAULT now())
     RETURNS TABLE (subscription_id uuid, user_id uuid, action text, period_start timestamptz, period_end timestamptz)
@@ -251,7 +252,7 @@ AS $$
 #variable_conflict use_column
 BEGIN
     PERFORM dialer.require_worker('rollover_billing_periods');
-    PERFORM pg_catalog.pg_advisory_xact_lock(1684627820, 0);
+    PERFORM dialer.lock_user('00000000-0000-0000-0000-000000000000');
 
     -- Ended periods: canceled, or moved on (dialer.roll_billing_period, in Rust).
     RETURN QUERY

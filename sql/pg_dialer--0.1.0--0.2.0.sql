@@ -108,6 +108,108 @@ GRANT EXECUTE ON FUNCTION dialer.schema_listing(), dialer.schema_drift() TO auth
 GRANT EXECUTE ON FUNCTION dialer.version() TO authenticated, service_role;
 
 ---------------------------------------------------------------------------
+-- Tenant-proof locks: a row lock in dialer.user_locks, which only the owner
+-- may touch, taken by dialer.lock_user() for oneself (or by a privileged
+-- caller for anyone), instead of an advisory lock any role can take.
+---------------------------------------------------------------------------
+CREATE TABLE dialer.user_locks (
+    user_id   UUID PRIMARY KEY,
+    locked_at TIMESTAMPTZ NOT NULL DEFAULT pg_catalog.now()
+) WITH (fillfactor = 50);
+REVOKE ALL ON dialer.user_locks FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION dialer."lock_user"(
+	"user_id" uuid
+) RETURNS void
+STRICT VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'lock_user_wrapper';
+
+CREATE OR REPLACE FUNCTION rollover_billing_periods(at timestamptz DEFAULT now())
+    RETURNS TABLE (subscription_id uuid, user_id uuid, action text, period_start timestamptz, period_end timestamptz)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = ''
+AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM dialer.require_worker('rollover_billing_periods');
+    PERFORM dialer.lock_user('00000000-0000-0000-0000-000000000000');
+
+    -- Ended periods: canceled, or moved on (dialer.roll_billing_period, in Rust).
+    RETURN QUERY
+    WITH ended AS (
+        SELECT sub.id, sub.current_period_start, sub.current_period_end,
+               coalesce(sub.billing_anchor, sub.current_period_start) AS anchor,
+               coalesce(sub.cancel_at_period_end, false) AS cancel, p."interval" AS billing_interval
+        FROM public.user_subscriptions sub JOIN public.subscription_plans p ON p.id = sub.plan_id
+        WHERE sub.status IN ('active', 'trialing') AND sub.current_period_end <= rollover_billing_periods.at
+        FOR UPDATE OF sub
+    ), canceled AS (
+        UPDATE public.user_subscriptions sub SET status = 'canceled'
+        FROM ended e
+        WHERE sub.id = e.id AND e.cancel
+        RETURNING sub.id, sub.user_id, 'canceled'::text, e.current_period_start, e.current_period_end
+    ), renewed AS (
+        UPDATE public.user_subscriptions sub
+        SET current_period_start = timestamptz 'epoch' + r.period_start_us * interval '1 microsecond',
+            current_period_end = timestamptz 'epoch' + r.period_end_us * interval '1 microsecond',
+            billing_anchor = e.anchor
+        FROM ended e
+        CROSS JOIN LATERAL dialer.roll_billing_period(
+            (extract(epoch FROM e.anchor) * 1000000)::bigint,
+            (extract(epoch FROM e.current_period_end) * 1000000)::bigint,
+            e.billing_interval,
+            (extract(epoch FROM rollover_billing_periods.at) * 1000000)::bigint) r
+        WHERE sub.id = e.id AND NOT e.cancel
+        RETURNING sub.id, sub.user_id, 'renewed'::text, sub.current_period_start, sub.current_period_end
+    )
+    SELECT * FROM canceled
+    UNION ALL
+    SELECT * FROM renewed;
+
+    -- Every active subscription has a usage row for the period that covers `at`;
+    -- its remaining figures count calls already reserved in that period.
+    RETURN QUERY
+    WITH opened AS (
+        INSERT INTO public.user_call_usage AS cu
+            (user_id, subscription_id, billing_period_start, billing_period_end,
+             calls_used, minutes_used, calls_remaining, minutes_remaining)
+        SELECT sub.user_id, sub.id, sub.current_period_start, sub.current_period_end, 0, 0,
+               CASE WHEN p.call_limit IS NULL THEN NULL ELSE greatest(p.call_limit
+                   - dialer.reserved_calls(sub.user_id, sub.current_period_start, sub.current_period_end), 0) END,
+               p.minutes_limit
+        FROM public.user_subscriptions sub JOIN public.subscription_plans p ON p.id = sub.plan_id
+        WHERE sub.status IN ('active', 'trialing')
+          AND sub.current_period_start <= rollover_billing_periods.at
+          AND rollover_billing_periods.at < sub.current_period_end
+          AND NOT EXISTS (SELECT 1 FROM public.user_call_usage u
+                          WHERE u.subscription_id = sub.id AND u.billing_period_start = sub.current_period_start)
+        ON CONFLICT (subscription_id, billing_period_start) WHERE subscription_id IS NOT NULL DO NOTHING
+        RETURNING cu.subscription_id, cu.user_id, cu.billing_period_start, cu.billing_period_end
+    )
+    SELECT o.subscription_id, o.user_id, 'usage-opened'::text, o.billing_period_start, o.billing_period_end
+    FROM opened o;
+END
+$$;
+
+-- The helpers in schema dialer: no EXECUTE for PUBLIC (anon or any other
+-- login role); signed-in users and service_role get what runs as them.
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA dialer FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    dialer.uid(), dialer.is_admin(), dialer.is_privileged(), dialer.caller_is_superuser(),
+    dialer.lock_user(uuid), dialer.raise_error(jsonb),
+    dialer.check_queued_call(jsonb, jsonb), dialer.check_template_params(jsonb, jsonb),
+    dialer.require_worker(text), dialer.lock_in_progress_call(uuid),
+    dialer.fail_attempt(public.call_queue, text, boolean),
+    dialer.retry_delay(integer, boolean, double precision), dialer.stale_call_timeout(),
+    dialer.reserved_calls(uuid, timestamptz, timestamptz), dialer.usage_row(uuid, timestamptz),
+    dialer.refresh_remaining(uuid), dialer.settle_usage(uuid, timestamptz, integer, integer),
+    dialer.normalize_call_result(jsonb), dialer.billed_minutes_for(integer),
+    dialer.roll_billing_period(bigint, bigint, text, bigint)
+TO authenticated, service_role;
+
+---------------------------------------------------------------------------
 -- Last: the baseline takes what this update changed.
 ---------------------------------------------------------------------------
 SELECT dialer.schema_update_end();

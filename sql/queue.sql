@@ -26,13 +26,14 @@ END
 $$;
 
 -- One user's quota checks and usage settlements run one at a time, until the
--- transaction ends: an advisory lock keyed by the user ("dial" in ASCII).
--- (No SET search_path, so that it is inlined; the body names pg_catalog.)
-CREATE FUNCTION dialer.lock_user(user_id uuid) RETURNS void
-    LANGUAGE sql VOLATILE
-AS $$
-    SELECT pg_catalog.pg_advisory_xact_lock(1684627820, pg_catalog.hashtext(user_id::text))
-$$;
+-- transaction ends: dialer.lock_user() (src/locks.rs) locks the user's row
+-- here. Only the extension's owner may touch the table, so no other role can
+-- hold a tenant's lock.
+CREATE TABLE dialer.user_locks (
+    user_id   UUID PRIMARY KEY,
+    locked_at TIMESTAMPTZ NOT NULL DEFAULT pg_catalog.now()
+) WITH (fillfactor = 50);
+REVOKE ALL ON dialer.user_locks FROM PUBLIC;
 
 ---------------------------------------------------------------------------
 -- Every queued call passes the same checks, whether it comes through

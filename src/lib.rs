@@ -9,6 +9,7 @@ mod adopt;
 mod billing;
 mod errors;
 mod identity;
+mod locks;
 mod plans;
 mod queue;
 mod routing;
@@ -101,12 +102,9 @@ extension_sql_file!(
     ]
 );
 
-// Last: the listing of what was installed, for dialer.schema_drift().
-extension_sql!(
-    "SELECT dialer.record_schema_baseline();",
-    name = "schema_baseline",
-    finalize
-);
+// Last: who may execute the helpers in schema dialer, and the listing of
+// what was installed, for dialer.schema_drift().
+extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {

@@ -1,0 +1,22 @@
+-- The last step of CREATE EXTENSION.
+
+-- The helpers in schema dialer are for the extension's own functions,
+-- policies and triggers: no EXECUTE for PUBLIC, so none for anon or any other
+-- login role; signed-in users and service_role get those that run with their
+-- privileges (policies, trigger bodies, the API's PL/pgSQL).
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA dialer FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    dialer.uid(), dialer.is_admin(), dialer.is_privileged(), dialer.caller_is_superuser(),
+    dialer.lock_user(uuid), dialer.raise_error(jsonb),
+    dialer.check_queued_call(jsonb, jsonb), dialer.check_template_params(jsonb, jsonb),
+    dialer.require_worker(text), dialer.lock_in_progress_call(uuid),
+    dialer.fail_attempt(public.call_queue, text, boolean),
+    dialer.retry_delay(integer, boolean, double precision), dialer.stale_call_timeout(),
+    dialer.reserved_calls(uuid, timestamptz, timestamptz), dialer.usage_row(uuid, timestamptz),
+    dialer.refresh_remaining(uuid), dialer.settle_usage(uuid, timestamptz, integer, integer),
+    dialer.normalize_call_result(jsonb), dialer.billed_minutes_for(integer),
+    dialer.roll_billing_period(bigint, bigint, text, bigint)
+TO authenticated, service_role;
+
+-- The listing of what was installed, for dialer.schema_drift().
+SELECT dialer.record_schema_baseline();
