@@ -7,9 +7,9 @@
 //! | outcome | VAPI `endedReason` | Retell `disconnection_reason` | Bland |
 //! |---|---|---|---|
 //! | completed | `customer-ended-call`, `assistant-*ended-call*`, `assistant-said-end-call-phrase`, `assistant-forwarded-call`, `exceeded-max-duration`, `silence-timed-out` | `user_hangup`, `agent_hangup`, `call_transfer`, `inactivity`, `max_duration_reached` | `status: completed`, answered by a human |
-//! | retry (not reached) | `customer-did-not-answer`, `customer-busy`, `voicemail` | `dial_no_answer`, `dial_busy`, `dial_failed`, `voicemail_reached`, `user_declined`, `concurrency_limit_reached`, `telephony_provider_unavailable` | `busy`, `no-answer`, voicemail, an `error_message` |
+//! | retry (not reached) | `customer-did-not-answer`, `customer-busy`, `voicemail` | `dial_no_answer`, `dial_busy`, `dial_failed`, `voicemail_reached`, `user_declined`, `concurrency_limit_reached`, `telephony_provider_unavailable` | `busy`, `no-answer`, voicemail, any other `error_message` |
 //! | retry (provider fault) | any other reason with `error` or `fault` in it | `error_*` | |
-//! | failed for good | `assistant-not-found`, `assistant-not-valid`, `assistant-not-provided`, `assistant-request-*`, `call-start-error-*` | `invalid_destination`, `no_valid_payment`, `scam_detected`, `marked_as_spam`, `telephony_provider_permission_denied`, `sip_routing_error` | |
+//! | failed for good | `assistant-not-found`, `assistant-not-valid`, `assistant-not-provided`, `assistant-request-*`, `call-start-error-*` | `invalid_destination`, `no_valid_payment`, `scam_detected`, `marked_as_spam`, `telephony_provider_permission_denied`, `sip_routing_error` | an `error_message` naming an invalid, blocked or do-not-call number, an unpaid or unauthorized account, or something not found |
 //! | canceled | `manually-canceled` | | |
 //!
 //! Any other reason counts as completed when the call connected (it has a
@@ -328,14 +328,18 @@ fn bland(payload: &Value) -> Result<Webhook, DialerError> {
         )
     };
     let (outcome, ended_reason) = if let Some(error) = error {
-        (Outcome::Failed { retryable: true }, Some(error))
+        let retryable = !bland_error_is_final(&error);
+        (Outcome::Failed { retryable }, Some(error))
     } else if answered_by.as_deref() == Some("voicemail") {
         (
             Outcome::Failed { retryable: true },
             Some("voicemail".to_owned()),
         )
-    } else if not_reached(&queue_status) || not_reached(&status) {
-        (Outcome::Failed { retryable: true }, queue_status.or(status))
+    } else if not_reached(&status) {
+        // The reason (busy, no-answer), not the queue's state ("complete").
+        (Outcome::Failed { retryable: true }, status)
+    } else if not_reached(&queue_status) {
+        (Outcome::Failed { retryable: true }, queue_status)
     } else if status.as_deref() == Some("completed")
         || payload.get("completed") == Some(&Value::Bool(true))
     {
@@ -358,6 +362,31 @@ fn bland(payload: &Value) -> Result<Webhook, DialerError> {
         duration_secs,
         cost: number(payload, &["price"]),
     }))
+}
+
+/// Whether a Bland `error_message` says that trying the call again cannot
+/// help: a number that is invalid or not allowed, an account that cannot pay
+/// or is not authorized, a pathway, agent or number that does not exist.
+/// Anything else (a carrier or network error, a timeout) is retried.
+fn bland_error_is_final(message: &str) -> bool {
+    const FINAL: [&str; 14] = [
+        "invalid",
+        "not a valid",
+        "not valid",
+        "blocked",
+        "blacklist",
+        "do not call",
+        "do-not-call",
+        "insufficient",
+        "balance",
+        "unauthorized",
+        "forbidden",
+        "not found",
+        "not allowed",
+        "unsupported",
+    ];
+    let message = message.to_lowercase();
+    FINAL.iter().any(|marker| message.contains(marker))
 }
 
 #[cfg(test)]

@@ -201,6 +201,16 @@ fn bland_voicemail_and_errors_are_retryable() {
         result_of(&busy).outcome,
         Outcome::Failed { retryable: true }
     );
+    // The reason is the status, not the queue's state.
+    for reason in ["no-answer", "busy"] {
+        let mut not_reached = sample("bland_post_call");
+        not_reached["status"] = json!(reason);
+        not_reached["queue_status"] = json!("complete");
+        not_reached["completed"] = json!(false);
+        let r = result_of(&not_reached);
+        assert_eq!(r.outcome, Outcome::Failed { retryable: true });
+        assert_eq!(r.ended_reason.as_deref(), Some(reason));
+    }
     let mut minutes_only = sample("bland_post_call");
     minutes_only
         .as_object_mut()
@@ -250,4 +260,35 @@ fn json_form_for_sql() {
         normalize(&sample("vapi_status_update")).unwrap().to_json()["kind"],
         "ignored"
     );
+}
+
+#[test]
+fn bland_errors_that_cannot_pass_are_not_retried() {
+    for message in [
+        "Invalid phone number",
+        "The number +1900555 is not a valid phone number",
+        "Number is on the do not call list",
+        "Insufficient balance",
+        "Unauthorized: invalid API key",
+        "Pathway not found",
+    ] {
+        let mut failed = sample("bland_post_call");
+        failed["error_message"] = json!(message);
+        let r = result_of(&failed);
+        assert_eq!(r.outcome, Outcome::Failed { retryable: false }, "{message}");
+        assert_eq!(r.ended_reason.as_deref(), Some(message));
+    }
+    for message in [
+        "Carrier rejected the call",
+        "Timeout connecting the call",
+        "Network error",
+    ] {
+        let mut failed = sample("bland_post_call");
+        failed["error_message"] = json!(message);
+        assert_eq!(
+            result_of(&failed).outcome,
+            Outcome::Failed { retryable: true },
+            "{message}"
+        );
+    }
 }
