@@ -109,6 +109,7 @@ DECLARE
     r jsonb;
     provider_call_id text;
     q public.call_queue;
+    placed public.call_queue;
     h public.user_call_history;
     seconds integer;
     added_minutes integer;
@@ -159,6 +160,8 @@ BEGIN
                   HINT = 'A call gets its provider call id from mark_call_placed() before its result can be recorded.';
     END IF;
 
+    -- The attempt as placed: a retry below clears its provider and number.
+    placed := q;
     IF q.status = 'in-progress' THEN
         IF r ->> 'status' = 'completed' THEN
             UPDATE public.call_queue cq SET status = 'completed', last_error = NULL WHERE cq.id = q.id RETURNING * INTO q;
@@ -172,7 +175,7 @@ BEGIN
     INSERT INTO public.user_call_history AS ch
         (user_id, call_queue_id, call_id, provider_id, assistant_id, phone_number_id, caller_number_id, voice_id,
          transcript, status, duration, recording_url, call_summary, call_data)
-    SELECT q.user_id, q.id, provider_call_id, q.provider_id, t.assistant_id, q.provider_phone_number_id,
+    SELECT q.user_id, q.id, provider_call_id, placed.provider_id, t.assistant_id, placed.provider_phone_number_id,
            q.caller_number_id, coalesce(q.voice_id, t.voice_id),
            r ->> 'transcript', r ->> 'status', seconds, r ->> 'recording_url', r ->> 'summary', payload
     FROM (SELECT 1) one

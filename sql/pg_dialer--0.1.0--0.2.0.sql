@@ -121,7 +121,7 @@ REVOKE ALL ON dialer.user_locks FROM PUBLIC;
 CREATE OR REPLACE FUNCTION dialer."lock_user"(
 	"user_id" uuid
 ) RETURNS void
-STRICT VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+STRICT VOLATILE PARALLEL UNSAFE
 SET search_path TO pg_catalog
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'lock_user_wrapper';
@@ -208,6 +208,125 @@ GRANT EXECUTE ON FUNCTION
     dialer.normalize_call_result(jsonb), dialer.billed_minutes_for(integer),
     dialer.roll_billing_period(bigint, bigint, text, bigint)
 TO authenticated, service_role;
+
+---------------------------------------------------------------------------
+-- rescue_stale_calls(older_than => '0 seconds') takes back every call in
+-- progress; the history row of a retried attempt keeps its provider and number.
+---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION rescue_stale_calls(older_than interval DEFAULT NULL) RETURNS SETOF public.call_queue
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = ''
+AS $$
+DECLARE
+    timeout interval := coalesce(older_than, dialer.stale_call_timeout());
+    c public.call_queue;
+BEGIN
+    PERFORM dialer.require_worker('rescue_stale_calls');
+    IF timeout < interval '0' THEN
+        RAISE EXCEPTION 'older_than must not be negative, not %', timeout USING ERRCODE = '22023';
+    END IF;
+    FOR c IN
+        SELECT * FROM public.call_queue q
+        WHERE q.status = 'in-progress' AND coalesce(q.claimed_at, q.updated_at) <= pg_catalog.now() - timeout
+        ORDER BY coalesce(q.claimed_at, q.updated_at)
+        FOR UPDATE SKIP LOCKED
+    LOOP
+        RETURN NEXT dialer.fail_attempt(c, pg_catalog.format('no result within %s of being claimed', timeout), true);
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION record_call_result(payload jsonb)
+    RETURNS TABLE (call_queue_id uuid, history_id uuid, queue_status text, result text)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = ''
+AS $$
+#variable_conflict use_column
+DECLARE
+    normalized jsonb;
+    r jsonb;
+    provider_call_id text;
+    q public.call_queue;
+    placed public.call_queue;
+    h public.user_call_history;
+    seconds integer;
+    added_minutes integer;
+    changed boolean;
+BEGIN
+    PERFORM dialer.require_worker('record_call_result');
+    normalized := dialer.normalize_call_result(payload);
+    PERFORM dialer.raise_error(normalized -> 'error');
+    r := normalized -> 'ok';
+    IF r ->> 'kind' = 'ignored' THEN
+        RETURN QUERY SELECT NULL::uuid, NULL::uuid, NULL::text, 'ignored'::text;
+        RETURN;
+    END IF;
+    provider_call_id := r ->> 'call_id';
+    seconds := coalesce((r ->> 'duration')::integer, 0);
+
+    -- The call first (its lock orders concurrent deliveries), then its result.
+    SELECT * INTO q FROM public.call_queue cq WHERE cq.call_id = provider_call_id FOR UPDATE;
+    SELECT * INTO h FROM public.user_call_history ch WHERE ch.call_id = provider_call_id FOR UPDATE;
+
+    IF h.id IS NOT NULL THEN
+        changed := (r ->> 'transcript' IS NOT NULL AND h.transcript IS DISTINCT FROM r ->> 'transcript')
+                OR (r ->> 'recording_url' IS NOT NULL AND h.recording_url IS DISTINCT FROM r ->> 'recording_url')
+                OR (r ->> 'summary' IS NOT NULL AND h.call_summary IS DISTINCT FROM r ->> 'summary')
+                OR seconds > coalesce(h.duration, 0);
+        IF changed THEN
+            added_minutes := dialer.billed_minutes_for(seconds) - dialer.billed_minutes_for(coalesce(h.duration, 0));
+            UPDATE public.user_call_history ch
+            SET transcript = coalesce(r ->> 'transcript', ch.transcript),
+                recording_url = coalesce(r ->> 'recording_url', ch.recording_url),
+                call_summary = coalesce(r ->> 'summary', ch.call_summary),
+                duration = greatest(coalesce(ch.duration, 0), seconds),
+                call_data = payload
+            WHERE ch.id = h.id;
+            IF added_minutes > 0 THEN
+                PERFORM dialer.settle_usage(h.user_id, h.created_at, 0, added_minutes);
+            END IF;
+        END IF;
+        RETURN QUERY
+            SELECT h.call_queue_id, h.id, (SELECT cq.status FROM public.call_queue cq WHERE cq.id = h.call_queue_id),
+                   CASE WHEN changed THEN 'enriched' ELSE 'duplicate' END;
+        RETURN;
+    END IF;
+
+    IF q.id IS NULL THEN
+        RAISE EXCEPTION 'no call has provider call id %', provider_call_id
+            USING ERRCODE = 'PT404',
+                  HINT = 'A call gets its provider call id from mark_call_placed() before its result can be recorded.';
+    END IF;
+
+    -- The attempt as placed: a retry below clears its provider and number.
+    placed := q;
+    IF q.status = 'in-progress' THEN
+        IF r ->> 'status' = 'completed' THEN
+            UPDATE public.call_queue cq SET status = 'completed', last_error = NULL WHERE cq.id = q.id RETURNING * INTO q;
+        ELSIF r ->> 'status' = 'canceled' THEN
+            UPDATE public.call_queue cq SET status = 'canceled' WHERE cq.id = q.id RETURNING * INTO q;
+        ELSE
+            q := dialer.fail_attempt(q, coalesce(r ->> 'ended_reason', 'the call failed'), (r ->> 'retryable')::boolean);
+        END IF;
+    END IF;
+
+    INSERT INTO public.user_call_history AS ch
+        (user_id, call_queue_id, call_id, provider_id, assistant_id, phone_number_id, caller_number_id, voice_id,
+         transcript, status, duration, recording_url, call_summary, call_data)
+    SELECT q.user_id, q.id, provider_call_id, placed.provider_id, t.assistant_id, placed.provider_phone_number_id,
+           q.caller_number_id, coalesce(q.voice_id, t.voice_id),
+           r ->> 'transcript', r ->> 'status', seconds, r ->> 'recording_url', r ->> 'summary', payload
+    FROM (SELECT 1) one
+    LEFT JOIN public.call_templates t ON t.id = q.template_id
+    RETURNING * INTO h;
+
+    PERFORM dialer.settle_usage(q.user_id, coalesce(q.scheduled_time, q.created_at),
+                                CASE WHEN r ->> 'status' = 'completed' THEN 1 ELSE 0 END,
+                                dialer.billed_minutes_for(seconds));
+
+    RETURN QUERY SELECT q.id, h.id, q.status, 'recorded'::text;
+END
+$$;
 
 ---------------------------------------------------------------------------
 -- Last: the baseline takes what this update changed.

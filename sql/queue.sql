@@ -269,7 +269,8 @@ $$;
 ---------------------------------------------------------------------------
 -- rescue_stale_calls: calls in progress for longer than older_than (default
 -- pg_dialer.stale_call_timeout) without a result count a failed attempt:
--- queued again, or failed once their attempts are used up.
+-- queued again, or failed once their attempts are used up. older_than =>
+-- '0 seconds' takes back every call in progress (after an outage).
 ---------------------------------------------------------------------------
 CREATE FUNCTION rescue_stale_calls(older_than interval DEFAULT NULL) RETURNS SETOF public.call_queue
     LANGUAGE plpgsql VOLATILE
@@ -280,12 +281,12 @@ DECLARE
     c public.call_queue;
 BEGIN
     PERFORM dialer.require_worker('rescue_stale_calls');
-    IF timeout <= interval '0' THEN
-        RAISE EXCEPTION 'older_than must be positive, not %', timeout USING ERRCODE = '22023';
+    IF timeout < interval '0' THEN
+        RAISE EXCEPTION 'older_than must not be negative, not %', timeout USING ERRCODE = '22023';
     END IF;
     FOR c IN
         SELECT * FROM public.call_queue q
-        WHERE q.status = 'in-progress' AND coalesce(q.claimed_at, q.updated_at) < pg_catalog.now() - timeout
+        WHERE q.status = 'in-progress' AND coalesce(q.claimed_at, q.updated_at) <= pg_catalog.now() - timeout
         ORDER BY coalesce(q.claimed_at, q.updated_at)
         FOR UPDATE SKIP LOCKED
     LOOP

@@ -2,8 +2,9 @@
 //! billing rollover) run one at a time.
 //!
 //! They are row locks in `dialer.user_locks`, a table only the extension's
-//! owner can touch, taken by `dialer.lock_user()` (SECURITY DEFINER), which
-//! lets a caller lock only their own user unless they are privileged. An
+//! owner can touch, taken by `dialer.lock_user()`, which lets a caller lock
+//! only their own user unless they are privileged, and writes the lock row
+//! with the owner's privileges for that one statement. An
 //! advisory lock would not do: any login role can take any advisory lock with
 //! `pg_advisory_xact_lock()` and so stall another tenant's work.
 //!
@@ -29,7 +30,7 @@ mod dialer {
 
     /// Takes the lock of `user_id` until the transaction ends: one's own, or
     /// anyone's (and the rollover's) for an admin or service_role.
-    #[pg_extern(volatile, strict, security_definer, parallel_unsafe)]
+    #[pg_extern(volatile, strict, parallel_unsafe)]
     #[search_path(pg_catalog)]
     fn lock_user(user_id: pgrx::Uuid) {
         let own = current_identity().user_id.map(|id| *id.as_bytes()) == Some(*user_id.as_bytes())
@@ -39,10 +40,39 @@ mod dialer {
                 "you can only take your own lock, not that of {user_id}"
             )));
         }
-        spi(Spi::run_with_args(
-            "INSERT INTO dialer.user_locks AS l (user_id) VALUES ($1)
-             ON CONFLICT (user_id) DO UPDATE SET locked_at = pg_catalog.now()",
-            &[user_id.into()],
-        ));
+        super::as_extension_owner(|| {
+            spi(Spi::run_with_args(
+                "INSERT INTO dialer.user_locks AS l (user_id) VALUES ($1)
+                 ON CONFLICT (user_id) DO UPDATE SET locked_at = pg_catalog.now()",
+                &[user_id.into()],
+            ))
+        });
     }
+}
+
+/// Runs `f` with the privileges of the extension's owner (as a SECURITY
+/// DEFINER function would, for just these statements; SET ROLE is refused
+/// meanwhile), and the caller's again afterwards, also when `f` fails.
+fn as_extension_owner<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> T {
+    let owner = crate::errors::spi(Spi::get_one::<pg_sys::Oid>(
+        "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'pg_dialer'",
+    ))
+    .expect("pg_dialer is installed");
+    let mut user = pg_sys::InvalidOid;
+    let mut context: i32 = 0;
+    // SAFETY: reads and sets the backend's current user and security context,
+    // as fmgr_security_definer() does; restored below whatever happens.
+    unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
+        pg_sys::SetUserIdAndSecContext(
+            owner,
+            context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
+        );
+    }
+    PgTryBuilder::new(f)
+        .finally(|| {
+            // SAFETY: restores the values read above.
+            unsafe { pg_sys::SetUserIdAndSecContext(user, context) }
+        })
+        .execute()
 }

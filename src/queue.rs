@@ -171,13 +171,20 @@ fn check_with(
                 call_limit: r.get(5)?,
                 minutes_limit: r.get(6)?,
                 premium_voices: r.get::<bool>(7)?.unwrap_or(false),
-                calls_used: r.get::<i64>(8)?.unwrap_or(0),
-                minutes_used: r.get::<i64>(9)?.unwrap_or(0),
-                reserved: r.get::<i64>(10)?.unwrap_or(0),
+                allowed_number_types: r.get::<Vec<String>>(8)?.unwrap_or_default(),
+                calls_used: r.get::<i64>(9)?.unwrap_or(0),
+                minutes_used: r.get::<i64>(10)?.unwrap_or(0),
+                reserved: r.get::<i64>(11)?.unwrap_or(0),
             })
         },
     ))
     .expect("the account query returns one row");
+
+    // Numbers that cost the caller extra: only where the plan or the DBA
+    // allows their kind.
+    let mut allowed = account.allowed_number_types.clone();
+    allowed.extend(settings::allowed_number_types());
+    recipient.check_cost("recipient_number", &allowed)?;
 
     let mut providers: Vec<(&str, &str)> = Vec::new();
     if let Some(number_id) = caller_number_id {
@@ -281,6 +288,7 @@ const ACCOUNT: &str = "
                      AND coalesce(q.scheduled_time, q.created_at) < s.period_end
                      AND q.id IS DISTINCT FROM $3::uuid),
            s.name, s.period_start::text, s.period_end::text, s.call_limit, s.minutes_limit, s.premium_voices,
+           coalesce(s.allowed_number_types, '{}'),
            (SELECT coalesce(sum(u.calls_used), 0)::bigint FROM public.user_call_usage u
             WHERE u.user_id = $1::uuid AND u.billing_period_start = s.period_start AND u.billing_period_end = s.period_end),
            (SELECT coalesce(sum(u.minutes_used), 0)::bigint FROM public.user_call_usage u
@@ -295,7 +303,10 @@ const ACCOUNT: &str = "
     LEFT JOIN LATERAL (
         SELECT p.name, sub.current_period_start AS period_start, sub.current_period_end AS period_end,
                p.call_limit, p.minutes_limit,
-               coalesce(p.features -> 'premium_voices' = 'true'::jsonb, false) AS premium_voices
+               coalesce(p.features -> 'premium_voices' = 'true'::jsonb, false) AS premium_voices,
+               CASE WHEN jsonb_typeof(p.features -> 'allowed_number_types') = 'array'
+                    THEN ARRAY(SELECT jsonb_array_elements_text(p.features -> 'allowed_number_types')) END
+                   AS allowed_number_types
         FROM public.user_subscriptions sub
         JOIN public.subscription_plans p ON p.id = sub.plan_id
         WHERE sub.user_id = $1::uuid AND sub.status IN ('active', 'trialing')
@@ -330,6 +341,8 @@ struct Account {
     call_limit: Option<i32>,
     minutes_limit: Option<i32>,
     premium_voices: bool,
+    /// The plan's `features.allowed_number_types`.
+    allowed_number_types: Vec<String>,
     calls_used: i64,
     minutes_used: i64,
     reserved: i64,

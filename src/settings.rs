@@ -3,12 +3,15 @@
 
 use pg_dialer_core::retry::RetryPolicy;
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use std::ffi::CString;
 
 pub static MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(3);
 pub static RETRY_BASE_DELAY: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static RETRY_MAX_DELAY: GucSetting<i32> = GucSetting::<i32>::new(3600);
 pub static STALE_CALL_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(900);
 pub static ADOPT_EXISTING_TABLES: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static ALLOWED_NUMBER_TYPES: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(None);
 
 pub fn init() {
     GucRegistry::define_int_guc(
@@ -51,6 +54,14 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::UNIT_S,
     );
+    GucRegistry::define_string_guc(
+        c"pg_dialer.allowed_number_types",
+        c"Kinds of numbers that cost the caller extra which every plan may call, comma-separated.",
+        c"premium_rate, shared_cost, personal_number, international_network. A plan allows more with features.allowed_number_types.",
+        &ALLOWED_NUMBER_TYPES,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     GucRegistry::define_bool_guc(
         c"pg_dialer.adopt_existing_tables",
         c"Whether CREATE EXTENSION pg_dialer adopts hand-built tables of the same names, keeping their rows.",
@@ -67,4 +78,19 @@ pub fn retry_policy() -> RetryPolicy {
         base_delay_secs: f64::from(RETRY_BASE_DELAY.get()),
         max_delay_secs: f64::from(RETRY_MAX_DELAY.get()),
     }
+}
+
+/// pg_dialer.allowed_number_types, as a list.
+pub fn allowed_number_types() -> Vec<String> {
+    ALLOWED_NUMBER_TYPES
+        .get()
+        .map(|value| {
+            value
+                .to_string_lossy()
+                .split(',')
+                .map(|kind| kind.trim().to_owned())
+                .filter(|kind| !kind.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -2,7 +2,7 @@
 //! (the `phonenumber` crate), never with a hand-written pattern.
 
 use crate::error::{quoted, DialerError};
-use phonenumber::Mode;
+use phonenumber::{Mode, Type};
 
 /// A valid number in E.164 form, with the parts routing needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,9 +13,61 @@ pub struct PhoneNumber {
     pub country_code: String,
     /// The national significant number: `4155550100`.
     pub national: String,
+    /// Set when calling the number costs the caller extra (see [`COSTLY`]).
+    pub costly: Option<&'static str>,
+}
+
+/// The kinds of numbers that cost the caller extra, by the names the
+/// `allowed_number_types` plan feature and setting use, as libphonenumber's
+/// own data classifies numbers: premium rate (`+1 900`, `+44 909`,
+/// `+44 845`, `+979`), shared cost (`+808`), personal numbers (`+44 70`), and
+/// the international networks (the non-geographic codes `+870`, `+878`,
+/// `+881`, `+882`, `+883`, `+888`: satellite and global services, costly to
+/// reach; the international freephone `+800` is not among them).
+pub const COSTLY: [&str; 4] = [
+    "premium_rate",
+    "shared_cost",
+    "personal_number",
+    "international_network",
+];
+
+fn costly_kind(number: &phonenumber::PhoneNumber) -> Option<&'static str> {
+    let database = &phonenumber::metadata::DATABASE;
+    match number.number_type(database) {
+        Type::PremiumRate => return Some("premium_rate"),
+        Type::SharedCost => return Some("shared_cost"),
+        Type::PersonalNumber => return Some("personal_number"),
+        Type::TollFree => return None,
+        _ => {}
+    }
+    // "001" is libphonenumber's region of the non-geographic codes.
+    let non_geographic = number.metadata(database).is_some_and(|m| m.id() == "001");
+    non_geographic.then_some("international_network")
 }
 
 impl PhoneNumber {
+    /// Refuses a number that costs the caller extra unless its kind is among
+    /// `allowed` (the plan's and the setting's `allowed_number_types`).
+    pub fn check_cost(&self, field: &str, allowed: &[String]) -> Result<(), DialerError> {
+        match self.costly {
+            Some(kind) if !allowed.iter().any(|a| a == kind) => Err(DialerError::invalid(format!(
+                "{field} {} is {}, which costs the caller extra",
+                self.e164,
+                match kind {
+                    "premium_rate" => "a premium-rate number",
+                    "shared_cost" => "a shared-cost number",
+                    "personal_number" => "a personal number",
+                    _ => "a number of an international network",
+                }
+            ))
+            .with_hint(format!(
+                "Calls to {kind} numbers need \"{kind}\" in the plan's features.allowed_number_types \
+                 or in the setting pg_dialer.allowed_number_types."
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether the number lies in the given area code of the given country:
     /// its national number starts with the area code.
     pub fn in_area(&self, country_code: &str, area_code: &str) -> bool {
@@ -55,6 +107,7 @@ pub fn parse_e164(field: &str, input: &str) -> Result<PhoneNumber, DialerError> 
         e164: number.format().mode(Mode::E164).to_string(),
         country_code: number.code().value().to_string(),
         national: number.national().to_string(),
+        costly: costly_kind(&number),
     })
 }
 
@@ -111,6 +164,42 @@ mod tests {
         // Too short and too long for the North American plan.
         assert!(parse_e164("r", "+1 415 555 010").is_err());
         assert!(parse_e164("r", "+1 415 555 01000").is_err());
+    }
+
+    #[test]
+    fn numbers_that_cost_extra_are_known_by_the_library() {
+        for (input, kind) in [
+            ("+1 900 555 0100", Some("premium_rate")),
+            ("+44 909 876 5432", Some("premium_rate")),
+            ("+979 1 2345 6789", Some("premium_rate")),
+            ("+44 845 464 0000", Some("premium_rate")),
+            ("+808 1234 5678", Some("shared_cost")),
+            ("+44 70 1234 5678", Some("personal_number")),
+            ("+882 16 1234 5678", Some("international_network")),
+            ("+883 510 012 3456", Some("international_network")),
+            ("+870 773 111 632", Some("international_network")),
+            ("+14155550100", None),
+            ("+442079460173", None),
+            ("+1 800 555 0100", None),
+            ("+800 1234 5678", None),
+            ("+44 7911 123456", None),
+        ] {
+            let n = parse_e164("recipient_number", input).unwrap();
+            assert_eq!(n.costly, kind, "{input}");
+        }
+    }
+
+    #[test]
+    fn costly_numbers_are_refused_unless_allowed() {
+        let n = parse_e164("recipient_number", "+1 900 555 0100").unwrap();
+        let err = n.check_cost("recipient_number", &[]).unwrap_err();
+        assert_eq!(err.kind.sqlstate(), "22023");
+        assert!(err.message.contains("+19005550100"), "{}", err.message);
+        assert!(err.message.contains("premium-rate"), "{}", err.message);
+        assert!(n.check_cost("r", &["shared_cost".into()]).is_err());
+        assert!(n.check_cost("r", &["premium_rate".into()]).is_ok());
+        let ok = parse_e164("r", "+14155550100").unwrap();
+        assert!(ok.check_cost("r", &[]).is_ok());
     }
 
     #[test]

@@ -82,6 +82,10 @@ SELECT ok((SELECT scheduled_time > now() FROM call_queue WHERE id = '99999999-99
           'after a backoff');
 SELECT is((SELECT status FROM user_call_history WHERE call_id = '9b2e7c4d-1a3f-4e6b-8c9d-0e1f2a3b4c5d'), 'failed',
           'the attempt is in the history as failed');
+SELECT is((SELECT (provider_id, phone_number_id)::text FROM user_call_history
+           WHERE call_id = '9b2e7c4d-1a3f-4e6b-8c9d-0e1f2a3b4c5d'),
+          format('(%s,55555555-5555-4555-8555-000000000001)', :provider),
+          'with the provider and provider number that placed it, though the call went back to the queue');
 SELECT is((SELECT (u.calls_used - b.calls_used, u.minutes_used - b.minutes_used)::text
            FROM user_call_usage u JOIN usage_before b USING (user_id) WHERE u.user_id = :alice),
           '(1,3)', 'an unanswered call uses no call of the plan, but its 30 s are billed');

@@ -56,6 +56,47 @@ SELECT throws_ok($$SELECT enqueue_call('+14155550100', custom_variables => '[1,2
                  'custom_variables must be a JSON object, not an array', 'variables must be an object');
 SELECT is(tests.queued_count(), :before_bad_input::bigint, 'bad input wrote nothing');
 
+-- Numbers that cost the caller extra (libphonenumber's own classification):
+-- refused unless the plan or the DBA allows their kind.
+SAVEPOINT costly_numbers;
+SELECT throws_ok($$SELECT enqueue_call('+1 900 555 0100')$$, '22023',
+                 'recipient_number +19005550100 is a premium-rate number, which costs the caller extra',
+                 'a US premium-rate number is refused, naming it');
+SELECT throws_ok($$SELECT enqueue_call('+44 909 876 5432')$$, '22023',
+                 'recipient_number +449098765432 is a premium-rate number, which costs the caller extra',
+                 'a UK premium-rate number is refused');
+SELECT throws_ok($$SELECT enqueue_call('+808 1234 5678')$$, '22023',
+                 'recipient_number +80812345678 is a shared-cost number, which costs the caller extra',
+                 'a shared-cost number is refused');
+SELECT throws_ok($$SELECT enqueue_call('+44 70 1234 5678')$$, '22023',
+                 'recipient_number +447012345678 is a personal number, which costs the caller extra',
+                 'a personal number is refused');
+SELECT throws_ok($$SELECT enqueue_call('+882 16 1234 5678')$$, '22023',
+                 'recipient_number +8821612345678 is a number of an international network, which costs the caller extra',
+                 'an international network number is refused');
+SELECT throws_ok(format($$INSERT INTO call_queue (user_id, recipient_number) VALUES (%L, '+883 510 012 3456')$$, :alice),
+                 '22023', NULL, 'a direct INSERT (POST /call_queue) of one is refused too');
+SELECT lives_ok($$SELECT enqueue_call('+1 800 555 0100')$$, 'a toll-free number is fine');
+SELECT tests.as_owner();
+UPDATE subscription_plans SET features = '{"allowed_number_types": "premium_rate"}'
+    WHERE id = '11111111-1111-4111-8111-111111111111';
+SELECT tests.as_user(:alice);
+SELECT throws_ok($$SELECT enqueue_call('+1 900 555 0100')$$, '22023', NULL,
+                 'allowed_number_types that is not an array allows nothing');
+SELECT tests.as_owner();
+UPDATE subscription_plans SET features = '{"allowed_number_types": ["premium_rate"]}'
+    WHERE id = '11111111-1111-4111-8111-111111111111';
+SELECT tests.as_user(:alice);
+SELECT is((SELECT recipient_number FROM enqueue_call('+1 900 555 0100')), '+19005550100',
+          'a plan with "premium_rate" in features.allowed_number_types may call premium-rate numbers');
+SELECT throws_ok($$SELECT enqueue_call('+882 16 1234 5678')$$, '22023', NULL, '... and no other costly kind');
+SELECT tests.as_owner();
+SET LOCAL pg_dialer.allowed_number_types = 'shared_cost, international_network';
+SELECT tests.as_user(:alice);
+SELECT lives_ok($$SELECT enqueue_call('+882 16 1234 5678')$$,
+                'pg_dialer.allowed_number_types allows a kind for every plan');
+ROLLBACK TO costly_numbers;
+
 -- Templates: public or one's own.
 SELECT lives_ok($$SELECT enqueue_call('+14155550103', template_id => '88888888-8888-4888-8888-000000000002')$$,
                 'alice uses her own private template');
@@ -359,7 +400,19 @@ UPDATE call_queue SET status = 'in-progress', retry_count = 2, claimed_at = now(
     WHERE id = (:'c1'::call_queue).id;
 SELECT tests.as_service();
 SELECT is((SELECT status FROM rescue_stale_calls(interval '1 hour')), 'failed', 'a stale last attempt ends as failed');
-SELECT throws_ok($$SELECT * FROM rescue_stale_calls(interval '-1 minute')$$, '22023', NULL, 'a negative timeout is refused');
+SELECT throws_ok($$SELECT * FROM rescue_stale_calls(interval '-1 minute')$$, '22023',
+                 'older_than must not be negative, not -00:01:00', 'a negative timeout is refused, naming it');
+SELECT tests.as_owner();
+UPDATE call_queue SET status = 'in-progress', retry_count = 0, claimed_at = now(), call_id = 'just-placed'
+    WHERE id = (:'c1'::call_queue).id;
+SELECT tests.as_service();
+SELECT ok((SELECT (:'c1'::call_queue).id = ANY (array_agg(id)) FROM rescue_stale_calls(interval '0 seconds')),
+          'older_than => 0 takes back every call in progress, one claimed just now too (after an outage)');
+SELECT tests.as_owner();
+SELECT is((SELECT count(*) FROM call_queue WHERE status = 'in-progress'), 0::bigint, 'no call is left in progress');
+SELECT tests.as_service();
+SELECT is((SELECT (status, retry_count)::text FROM call_queue WHERE id = (:'c1'::call_queue).id), '(queued,1)',
+          'queued again, its attempt counted');
 
 -- Admins may run the worker functions too; REPEATABLE READ is refused.
 SELECT tests.as_admin();
