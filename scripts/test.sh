@@ -26,7 +26,7 @@ passed=0
 failed=0
 failures=()
 
-step() { # name, command...
+step() { # name, command...; returns the command's success
     local name=$1
     shift
     echo "=== $name"
@@ -36,6 +36,7 @@ step() { # name, command...
         failed=$((failed + 1))
         failures+=("$name")
         echo "=== FAILED: $name"
+        return 1
     fi
 }
 

@@ -137,6 +137,9 @@ fn prepare() {
             );
         }
     }
+    for (name, _, _) in &found {
+        refuse_untrusted(name);
+    }
     step(
         "",
         "create the schema for tables being adopted",
@@ -156,6 +159,74 @@ fn prepare() {
         );
     }
 }
+
+/// Refuses a hand-built table that could not be trusted as the extension's:
+/// one that is unlogged, inherits or is inherited from, has rules, or carries
+/// code (triggers, defaults, constraints, indexes, column types) that a role
+/// other than a superuser owns. The extension's own SECURITY DEFINER
+/// functions and the superuser's jobs write these tables: such code would run
+/// with their privileges, and its owner could change it at any time.
+fn refuse_untrusted(table: &str) {
+    let relation = format!("public.{}", ident(table));
+    let problems = spi(Spi::connect(|client| {
+        client
+            .select(UNTRUSTED, None, &[relation.as_str().into()])?
+            .map(|r| r.get::<String>(1).map(Option::unwrap_or_default))
+            .collect::<Result<Vec<_>, SpiError>>()
+    }));
+    if !problems.is_empty() {
+        refuse(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!("cannot adopt public.{table}: {}", problems.join("; ")),
+            None,
+            Some(
+                "pg_dialer's own functions write its tables with raised privileges, so code on them must be \
+                 trusted: drop what is named (pg_dialer keeps updated_at itself), or let a superuser own it."
+                    .into(),
+            ),
+        );
+    }
+}
+
+/// What makes a table ($1) untrusted, one line each.
+const UNTRUSTED: &str = "
+    SELECT 'it is unlogged or temporary' FROM pg_catalog.pg_class c
+    WHERE c.oid = $1::pg_catalog.regclass AND c.relpersistence <> 'p'
+    UNION ALL
+    SELECT 'it inherits from or is inherited by ' || pg_catalog.string_agg(o::pg_catalog.regclass::text, ', ')
+    FROM (SELECT inhparent AS o FROM pg_catalog.pg_inherits WHERE inhrelid = $1::pg_catalog.regclass
+          UNION ALL
+          SELECT inhrelid FROM pg_catalog.pg_inherits WHERE inhparent = $1::pg_catalog.regclass) x
+    HAVING pg_catalog.count(*) > 0
+    UNION ALL
+    SELECT 'it has rule ' || pg_catalog.quote_ident(r.rulename) FROM pg_catalog.pg_rewrite r
+    WHERE r.ev_class = $1::pg_catalog.regclass AND r.rulename <> '_RETURN'
+    UNION ALL
+    SELECT pg_catalog.format('its %s calls %s, owned by %s, which is not a superuser',
+                             pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid),
+                             p.oid::pg_catalog.regprocedure, pg_catalog.pg_get_userbyid(p.proowner))
+    FROM pg_catalog.pg_depend d
+    JOIN pg_catalog.pg_proc p ON d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.refobjid = p.oid
+    JOIN pg_catalog.pg_roles o ON o.oid = p.proowner AND NOT o.rolsuper
+    WHERE (d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass
+           AND d.objid IN (SELECT oid FROM pg_catalog.pg_trigger
+                           WHERE tgrelid = $1::pg_catalog.regclass AND NOT tgisinternal))
+       OR (d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass
+           AND d.objid IN (SELECT oid FROM pg_catalog.pg_attrdef WHERE adrelid = $1::pg_catalog.regclass))
+       OR (d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass
+           AND d.objid IN (SELECT oid FROM pg_catalog.pg_constraint WHERE conrelid = $1::pg_catalog.regclass))
+       OR (d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+           AND d.objid IN (SELECT indexrelid FROM pg_catalog.pg_index WHERE indrelid = $1::pg_catalog.regclass))
+    UNION ALL
+    SELECT pg_catalog.format('its column %s is of type %s, owned by %s, which is not a superuser',
+                             pg_catalog.quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod),
+                             pg_catalog.pg_get_userbyid(coalesce(e.typowner, t.typowner)))
+    FROM pg_catalog.pg_attribute a
+    JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+    LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
+    JOIN pg_catalog.pg_roles o ON o.oid = coalesce(e.typowner, t.typowner) AND NOT o.rolsuper
+    WHERE a.attrelid = $1::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped
+      AND coalesce(e.typtype, t.typtype) <> 'e'";
 
 /// A column of the extension's own table.
 struct Column {
@@ -323,9 +394,35 @@ fn adopt_auth() {
             );
             step(
                 "",
+                "let service_role use auth.users as with the stand-in",
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON auth.users TO service_role",
+            );
+            step(
+                "",
                 "register auth.users for pg_dump",
                 "SELECT pg_catalog.pg_extension_config_dump('auth.users', '')",
             );
+            let extra = spi(Spi::connect(|client| {
+                client
+                    .select(
+                        "SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                         WHERE a.attrelid = 'auth.users'::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped
+                           AND a.attname NOT IN ('id', 'email', 'raw_app_meta_data', 'raw_user_meta_data', 'created_at')
+                         ORDER BY a.attnum",
+                        None,
+                        &[],
+                    )?
+                    .map(|r| r.get::<String>(1).map(Option::unwrap_or_default))
+                    .collect::<Result<Vec<_>, SpiError>>()
+            }));
+            for column in extra {
+                log(
+                    "",
+                    "kept column",
+                    &format!("auth.users.{column}"),
+                    "not part of the stand-in, and not recreated by pg_dump (see the README)",
+                );
+            }
         }
         log(
             "",
@@ -450,6 +547,50 @@ fn take_ownership(table: &str) {
                    AND relowner <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER))",
         &[relation.as_str().into()],
     ));
+    // Every grant of the hand-built table goes: the install script grants
+    // exactly what pg_dialer's policies need (a role that could read every
+    // table would read the providers' credentials).
+    let grants = spi(Spi::connect(|client| {
+        client
+            .select(
+                "SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC'
+                                      ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END,
+                                 x.col
+                 FROM pg_catalog.pg_class c,
+                      LATERAL (SELECT NULL::text AS col, c.relacl AS acl
+                               UNION ALL
+                               SELECT pg_catalog.quote_ident(t.attname::text), t.attacl FROM pg_catalog.pg_attribute t
+                               WHERE t.attrelid = c.oid AND t.attnum > 0 AND NOT t.attisdropped
+                                 AND t.attacl IS NOT NULL) x,
+                      LATERAL pg_catalog.aclexplode(x.acl) a
+                 WHERE c.oid = $1::pg_catalog.regclass AND a.grantee <> c.relowner
+                 ORDER BY 1, 2",
+                None,
+                &[relation.as_str().into()],
+            )?
+            .map(|r| Ok((r.get::<String>(1)?.unwrap_or_default(), r.get::<String>(2)?)))
+            .collect::<Result<Vec<_>, SpiError>>()
+    }));
+    for (grantee, column) in grants {
+        let target = column
+            .as_ref()
+            .map(|c| format!("({c}) "))
+            .unwrap_or_default();
+        step(
+            table,
+            &format!("revoke the privileges of {grantee}"),
+            &format!("REVOKE ALL {target}ON {relation} FROM {grantee}"),
+        );
+        let on = column
+            .map(|c| format!("column {c}"))
+            .unwrap_or_else(|| "the table".into());
+        log(
+            table,
+            "revoked privileges",
+            &grantee,
+            &format!("on {on}; pg_dialer grants its own"),
+        );
+    }
     if let Some(owner) = owner {
         step(
             table,
@@ -618,6 +759,22 @@ fn conform_columns(reference: &Reference) {
 fn check_conversion(table: &str, column: &str, from: &str, to: &str) {
     let relation = format!("public.{}", ident(table));
     let col = ident(column);
+    if to == "timestamp with time zone" && (from.starts_with("timestamp") || from == "date") {
+        refuse(
+            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            format!(
+                "cannot adopt public.{table}: column {column} is {from} and pg_dialer needs {to}: \
+                 the instants its values mean depend on a time zone only you know"
+            ),
+            None,
+            Some(format!(
+                "Convert it first: ALTER TABLE public.{table} ALTER COLUMN {column} TYPE timestamptz \
+                 USING {column} AT TIME ZONE 'UTC' (or the zone the values were written in)."
+            )),
+        );
+    }
+    // json to jsonb normalizes as jsonb does (white space, key order, and of
+    // duplicate keys the last); text to uuid normalizes the spelling.
     let normalizing = (from == "json" && to == "jsonb")
         || (to == "uuid" && (from == "text" || from.starts_with("character")));
     let sql = if normalizing {

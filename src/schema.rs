@@ -29,7 +29,7 @@ WITH ext AS (
     WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
 ), rels AS (
     SELECT c.oid, c.relkind, c.relowner, c.relacl, c.relrowsecurity, c.relforcerowsecurity,
-           c.reloptions, format('%I.%I', n.nspname, c.relname) AS name
+           c.reloptions, c.relpersistence, c.relreplident, format('%I.%I', n.nspname, c.relname) AS name
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.oid IN (SELECT objid FROM members WHERE classid = 'pg_class'::regclass)
 ), procs AS (
@@ -65,9 +65,14 @@ SELECT 'config dump', c.tbl::regclass::text, coalesce(e.extcondition[c.i], '')
 FROM ext e, unnest(e.extconfig) WITH ORDINALITY AS c(tbl, i)
 UNION ALL
 SELECT 'relation', r.name,
-       format('kind %s, owner %s, row level security %s, forced %s, options %s',
+       format('kind %s, owner %s, row level security %s, forced %s, persistence %s, replica identity %s, '
+              'options %s, inherits %s, inherited by %s',
               r.relkind, pg_get_userbyid(r.relowner), r.relrowsecurity, r.relforcerowsecurity,
-              coalesce(r.reloptions::text, 'none'))
+              r.relpersistence, r.relreplident, coalesce(r.reloptions::text, 'none'),
+              coalesce((SELECT string_agg(i.inhparent::regclass::text, ', ' ORDER BY i.inhseqno)
+                        FROM pg_inherits i WHERE i.inhrelid = r.oid), 'none'),
+              coalesce((SELECT string_agg(i.inhrelid::regclass::text, ', ' ORDER BY 1)
+                        FROM pg_inherits i WHERE i.inhparent = r.oid), 'none'))
 FROM rels r
 UNION ALL
 SELECT 'view', r.name, pg_get_viewdef(r.oid) FROM rels r WHERE r.relkind IN ('v', 'm')
@@ -107,7 +112,8 @@ SELECT 'trigger', r.name || '.' || quote_ident(t.tgname),
        pg_get_triggerdef(t.oid) || ' (enabled ' || t.tgenabled::text || ')'
 FROM rels r JOIN pg_trigger t ON t.tgrelid = r.oid AND NOT t.tgisinternal
 UNION ALL
-SELECT 'rule', r.name || '.' || quote_ident(w.rulename), pg_get_ruledef(w.oid)
+SELECT 'rule', r.name || '.' || quote_ident(w.rulename),
+       pg_get_ruledef(w.oid) || ' (enabled ' || w.ev_enabled::text || ')'
 FROM rels r JOIN pg_rewrite w ON w.ev_class = r.oid AND w.rulename <> '_RETURN'
 UNION ALL
 SELECT 'function', p.name,
@@ -279,10 +285,22 @@ fn require_owner_or_admin(function: &str) {
     }
 }
 
-/// Refuses to run outside `CREATE EXTENSION` / `ALTER EXTENSION`, with 55000.
+/// Refuses to run outside pg_dialer's own `CREATE EXTENSION` / `ALTER
+/// EXTENSION` (another extension's script will not do), with 55000.
 pub fn require_extension_script(function: &str) {
-    // SAFETY: reads a backend global flag.
-    if !unsafe { pgrx::pg_sys::creating_extension } {
+    // SAFETY: reads backend globals set while an extension script runs.
+    let (creating, current) = unsafe {
+        (
+            pgrx::pg_sys::creating_extension,
+            pgrx::pg_sys::CurrentExtensionObject,
+        )
+    };
+    let ours = creating
+        && crate::errors::spi(Spi::get_one_with_args::<bool>(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE oid = $1 AND extname = 'pg_dialer')",
+            &[current.into()],
+        )) == Some(true);
+    if !ours {
         pgrx::pg_sys::panic::ErrorReport::new(
             PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             format!(

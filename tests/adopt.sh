@@ -82,7 +82,11 @@ for variant in plain supabase; do
     dropdb --if-exists "$ref" >/dev/null 2>&1; createdb "$ref"
     psql_q -d "$ref" -f "$prepare" >/dev/null 2>&1
     psql_q -d "$ref" -c 'CREATE EXTENSION pg_dialer CASCADE' 2>/dev/null
-    diff <(listing "$ref") <(listing "$db") | grep '^[<>]' |
+    listing "$ref" >"$log/ref.listing"
+    listing "$db" >"$log/adopted.listing"
+    check "$variant: both listings are there" "nonempty nonempty" \
+        "$([ -s "$log/ref.listing" ] && echo nonempty) $([ -s "$log/adopted.listing" ] && echo nonempty)"
+    diff "$log/ref.listing" "$log/adopted.listing" | grep '^[<>]' |
         grep -Ev '^> trigger \| public\.[a-z_]+\.update_[a-z_]+_updated_at \||^. [a-z ]+ \| ([a-z ]+ )?auth[ .]' >"$log/diff" || true
     if [ ! -s "$log/diff" ]; then
         ok "$variant: the adopted database describes exactly as a fresh install, but for the team's triggers and auth"
@@ -127,7 +131,11 @@ done
 db=pg_dialer_adopt_extra
 handbuilt "$db" tests/adopt/auth_by_hand.sql
 psql_q -d "$db" -c "ALTER TABLE user_profiles ADD COLUMN nickname text" \
-    -c "UPDATE user_profiles SET nickname = 'The ' || first_name" -c "DROP INDEX idx_call_queue_status"
+    -c "UPDATE user_profiles SET nickname = 'The ' || first_name" -c "DROP INDEX idx_call_queue_status" \
+    -c "ALTER TABLE auth.users ADD COLUMN phone text" -c "UPDATE auth.users SET phone = '+14155550100'" \
+    -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'reporting') THEN CREATE ROLE reporting; END IF; END \$\$" \
+    -c "GRANT SELECT ON ALL TABLES IN SCHEMA public TO reporting" \
+    -c "GRANT SELECT (api_credentials) ON call_service_providers TO reporting"
 remember_columns "$db"
 before=$(snapshot_rows "$db")
 if out=$(adopt "$db"); then ok "extra: adopts a schema with a missing index and a column of its own"; else not_ok "extra: adoption" "$out"; fi
@@ -136,12 +144,19 @@ check "extra: the missing index is created" "CREATE INDEX idx_call_queue_status 
     "$(psql_q -At -d "$db" -c "SELECT pg_get_indexdef('public.idx_call_queue_status'::regclass)")"
 check_match "extra: the log names the kept column and the pg_dump caveat" 'nickname.*not recreated by pg_dump' \
     "$(psql_q -At -d "$db" -c "SELECT object || ': ' || detail FROM dialer.adoption_log WHERE action = 'kept column'")"
+check_match "extra: ... and the kept column of auth.users" 'auth.users.phone: not part of the stand-in' \
+    "$(psql_q -At -d "$db" -c "SELECT object || ': ' || detail FROM dialer.adoption_log WHERE action = 'kept column'")"
+check "extra: a role of the team's own loses its grants, the credentials' column included (and it is logged)" \
+    "false|false|true" \
+    "$(psql_q -At -d "$db" -c "SELECT has_table_privilege('reporting', 'public.user_profiles', 'SELECT')
+                                      || '|' || has_column_privilege('reporting', 'public.call_service_providers', 'api_credentials', 'SELECT')
+                                      || '|' || EXISTS (SELECT FROM dialer.adoption_log WHERE action = 'revoked privileges' AND object = 'reporting')")"
 # The README's restore of a dump with a column of one's own: the schema, the
 # column, then the data.
 pg_dump -Fc -d "$db" -f "$log/dump"
 dropdb --if-exists "${db}_restored" >/dev/null 2>&1; createdb "${db}_restored"
 pg_restore --section=pre-data -d "${db}_restored" "$log/dump"
-psql_q -d "${db}_restored" -c "ALTER TABLE user_profiles ADD COLUMN nickname text"
+psql_q -d "${db}_restored" -c "ALTER TABLE user_profiles ADD COLUMN nickname text" -c "ALTER TABLE auth.users ADD COLUMN phone text"
 if out=$(pg_restore --section=data --section=post-data --exit-on-error -d "${db}_restored" "$log/dump" 2>&1); then
     ok "extra: a dump restores with the README's steps for a column of one's own"
 else
@@ -184,5 +199,39 @@ check_refused "a row whose foreign key points nowhere" "$db" 23503 'public.call_
 psql_q -d "$db" -c "UPDATE call_queue SET template_id = 'f4000000-0000-4000-8000-000000000001' WHERE status = 'queued'"
 if out=$(adopt "$db"); then ok "once corrected, the same database is adopted"; else not_ok "once corrected, the same database is adopted" "$out"; fi
 dropdb "$db"
+
+# Refusals: a table that could not be trusted as the extension's. pg_dialer's
+# SECURITY DEFINER functions and the superuser's jobs write these tables, so
+# code on them that another role owns (and may change) would run with their
+# privileges.
+psql_q -d postgres -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'team_owner') THEN
+                          CREATE ROLE team_owner; END IF; END \$\$"
+handbuilt "$db" tests/adopt/auth_by_hand.sql
+psql_q -d "$db" -c "ALTER FUNCTION update_updated_at_column() OWNER TO team_owner"
+check_refused "a trigger whose function a role other than a superuser owns" "$db" 55000 \
+    'public.subscription_plans: its trigger update_subscription_plans_updated_at on table public.subscription_plans calls public.update_updated_at_column\(\), owned by team_owner, which is not a superuser'
+psql_q -d "$db" -c "ALTER FUNCTION update_updated_at_column() OWNER TO CURRENT_USER" \
+    -c "CREATE TABLE loot (x text)" \
+    -c "CREATE RULE copy_calls AS ON INSERT TO call_queue DO ALSO INSERT INTO loot VALUES (NEW.recipient_number)"
+check_refused "a rule" "$db" 55000 'public.call_queue: it has rule copy_calls'
+psql_q -d "$db" -c "DROP RULE copy_calls ON call_queue" \
+    -c "ALTER TABLE user_call_usage DROP CONSTRAINT user_call_usage_user_id_fkey,
+                                    DROP CONSTRAINT user_call_usage_subscription_id_fkey" \
+    -c "ALTER TABLE user_call_usage SET UNLOGGED"
+check_refused "an unlogged table" "$db" 55000 'public.user_call_usage: it is unlogged'
+psql_q -d "$db" -c "ALTER TABLE user_call_usage SET LOGGED" \
+    -c "CREATE TABLE call_queue_archive () INHERITS (call_queue)"
+check_refused "a table with inheritance" "$db" 55000 'public.call_queue: it inherits from or is inherited by public.call_queue_archive'
+psql_q -d "$db" -c "DROP TABLE call_queue_archive" \
+    -c "CREATE DOMAIN team_text AS text" -c "ALTER DOMAIN team_text OWNER TO team_owner" \
+    -c "ALTER TABLE user_profiles ADD COLUMN motto team_text"
+check_refused "a column of a type another role owns" "$db" 55000 'public.user_profiles: its column motto is of type public.team_text, owned by team_owner'
+psql_q -d "$db" -c "ALTER TABLE user_profiles DROP COLUMN motto" \
+    -c "ALTER TABLE call_queue ALTER COLUMN scheduled_time TYPE timestamp"
+check_refused "a timestamp without time zone" "$db" 42804 'public.call_queue: column scheduled_time is timestamp without time zone'
+psql_q -d "$db" -c "ALTER TABLE call_queue ALTER COLUMN scheduled_time TYPE timestamptz USING scheduled_time AT TIME ZONE 'UTC'"
+if out=$(adopt "$db"); then ok "each corrected, the database is adopted"; else not_ok "each corrected, the database is adopted" "$out"; fi
+dropdb "$db"
+
 
 echo "1..$n"

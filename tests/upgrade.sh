@@ -31,7 +31,9 @@ install_current() {
     cargo pgrx install --pg-config "$PG_CONFIG" >"$log/install-current.log" 2>&1 ||
         { cat "$log/install-current.log" >&2; return 1; }
 }
-trap 'install_current || true; rm -rf "$log"' EXIT
+# Whatever happens, the current build is installed again, or this says so:
+# the suites after this one would otherwise test the previous release.
+trap 'install_current || echo "Bail out! the current build could not be installed again"; rm -rf "$log"' EXIT
 
 # The previous release's source, from git (the commit must be in this clone).
 src=/tmp/pg_dialer-release-$prev_version
@@ -100,6 +102,8 @@ done
 createdb pg_dialer_fresh
 psql_q -d pg_dialer_fresh -c 'CREATE EXTENSION pg_dialer CASCADE' 2>/dev/null
 compare_listings "the updated database describes exactly as a fresh install" pg_dialer_upgraded pg_dialer_fresh
+check "a fresh install recorded its baseline" "t" \
+    "$(psql_q -At -d pg_dialer_fresh -c "SELECT count(*) > 500 FROM dialer.schema_baseline WHERE snapshot = 'installed'")"
 check "the updated database's baseline equals a fresh install's" \
     "$(psql_q -At -d pg_dialer_fresh -c "SELECT md5(string_agg(b::text, '|' ORDER BY b::text)) FROM dialer.schema_baseline b")" \
     "$(psql_q -At -d pg_dialer_upgraded -c "SELECT md5(string_agg(b::text, '|' ORDER BY b::text)) FROM dialer.schema_baseline b")"
