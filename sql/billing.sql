@@ -116,7 +116,7 @@ DECLARE
     changed boolean;
 BEGIN
     PERFORM dialer.require_worker('record_call_result');
-    normalized := dialer.normalize_call_result(payload);
+    normalized := dialer.normalize_call_result(payload::text);
     PERFORM dialer.raise_error(normalized -> 'error');
     r := normalized -> 'ok';
     IF r ->> 'kind' = 'ignored' THEN

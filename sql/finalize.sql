@@ -8,13 +8,13 @@ REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA dialer FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     dialer.uid(), dialer.is_admin(), dialer.is_privileged(), dialer.caller_is_superuser(),
     dialer.lock_user(uuid), dialer.raise_error(jsonb),
-    dialer.check_queued_call(jsonb, jsonb), dialer.check_template_params(jsonb, jsonb),
+    dialer.check_queued_call(text, text), dialer.check_template_params(text, text),
     dialer.require_worker(text), dialer.lock_in_progress_call(uuid),
     dialer.fail_attempt(public.call_queue, text, boolean),
     dialer.retry_delay(integer, boolean, double precision), dialer.stale_call_timeout(),
     dialer.reserved_calls(uuid, timestamptz, timestamptz), dialer.usage_row(uuid, timestamptz),
     dialer.refresh_remaining(uuid), dialer.settle_usage(uuid, timestamptz, integer, integer),
-    dialer.normalize_call_result(jsonb), dialer.billed_minutes_for(integer),
+    dialer.normalize_call_result(text), dialer.billed_minutes_for(integer),
     dialer.roll_billing_period(bigint, bigint, text, bigint)
 TO authenticated, service_role;
 

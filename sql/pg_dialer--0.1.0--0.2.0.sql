@@ -193,19 +193,47 @@ BEGIN
 END
 $$;
 
+---------------------------------------------------------------------------
+-- JSON from callers (webhook bodies, variables, template parameters) comes to
+-- Rust as text, so that bad or oversized JSON is the caller's error (22023).
+---------------------------------------------------------------------------
+DROP FUNCTION dialer.check_queued_call(jsonb, jsonb);
+DROP FUNCTION dialer.check_template_params(jsonb, jsonb);
+DROP FUNCTION dialer.normalize_call_result(jsonb);
+CREATE FUNCTION dialer."check_queued_call"(
+	"new_row" TEXT,
+	"old_row" TEXT
+) RETURNS jsonb
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'check_queued_call_wrapper';
+CREATE FUNCTION dialer."check_template_params"(
+	"params" TEXT,
+	"params_order" TEXT
+) RETURNS jsonb
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'check_template_params_wrapper';
+CREATE FUNCTION dialer."normalize_call_result"(
+	"payload" TEXT
+) RETURNS jsonb
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'normalize_call_result_wrapper';
+
 -- The helpers in schema dialer: no EXECUTE for PUBLIC (anon or any other
 -- login role); signed-in users and service_role get what runs as them.
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA dialer FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     dialer.uid(), dialer.is_admin(), dialer.is_privileged(), dialer.caller_is_superuser(),
     dialer.lock_user(uuid), dialer.raise_error(jsonb),
-    dialer.check_queued_call(jsonb, jsonb), dialer.check_template_params(jsonb, jsonb),
+    dialer.check_queued_call(text, text), dialer.check_template_params(text, text),
     dialer.require_worker(text), dialer.lock_in_progress_call(uuid),
     dialer.fail_attempt(public.call_queue, text, boolean),
     dialer.retry_delay(integer, boolean, double precision), dialer.stale_call_timeout(),
     dialer.reserved_calls(uuid, timestamptz, timestamptz), dialer.usage_row(uuid, timestamptz),
     dialer.refresh_remaining(uuid), dialer.settle_usage(uuid, timestamptz, integer, integer),
-    dialer.normalize_call_result(jsonb), dialer.billed_minutes_for(integer),
+    dialer.normalize_call_result(text), dialer.billed_minutes_for(integer),
     dialer.roll_billing_period(bigint, bigint, text, bigint)
 TO authenticated, service_role;
 
@@ -254,7 +282,7 @@ DECLARE
     changed boolean;
 BEGIN
     PERFORM dialer.require_worker('record_call_result');
-    normalized := dialer.normalize_call_result(payload);
+    normalized := dialer.normalize_call_result(payload::text);
     PERFORM dialer.raise_error(normalized -> 'error');
     r := normalized -> 'ok';
     IF r ->> 'kind' = 'ignored' THEN
@@ -325,6 +353,40 @@ BEGIN
                                 dialer.billed_minutes_for(seconds));
 
     RETURN QUERY SELECT q.id, h.id, q.status, 'recorded'::text;
+END
+$$;
+
+---------------------------------------------------------------------------
+-- The checks read rows as text (see above).
+---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION dialer.validate_queued_call() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = ''
+AS $$
+DECLARE
+    result jsonb;
+BEGIN
+    IF NEW.status IS DISTINCT FROM 'queued'
+       OR (TG_OP = 'UPDATE' AND OLD.status IS DISTINCT FROM 'queued')
+       OR dialer.caller_is_superuser() THEN
+        RETURN NEW;
+    END IF;
+    result := dialer.check_queued_call(pg_catalog.to_jsonb(NEW)::text,
+                                       CASE WHEN TG_OP = 'UPDATE' THEN pg_catalog.to_jsonb(OLD)::text END);
+    IF result ? 'error' THEN
+        PERFORM dialer.raise_error(result -> 'error');
+    END IF;
+    RETURN pg_catalog.jsonb_populate_record(NEW, result -> 'ok');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION dialer.validate_template() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = ''
+AS $$
+BEGIN
+    PERFORM dialer.raise_error(dialer.check_template_params(NEW.params::text, NEW.params_order::text) -> 'error');
+    RETURN NEW;
 END
 $$;
 

@@ -54,8 +54,8 @@ BEGIN
        OR dialer.caller_is_superuser() THEN
         RETURN NEW;
     END IF;
-    result := dialer.check_queued_call(pg_catalog.to_jsonb(NEW),
-                                       CASE WHEN TG_OP = 'UPDATE' THEN pg_catalog.to_jsonb(OLD) END);
+    result := dialer.check_queued_call(pg_catalog.to_jsonb(NEW)::text,
+                                       CASE WHEN TG_OP = 'UPDATE' THEN pg_catalog.to_jsonb(OLD)::text END);
     IF result ? 'error' THEN
         PERFORM dialer.raise_error(result -> 'error');
     END IF;
@@ -71,7 +71,7 @@ CREATE FUNCTION dialer.validate_template() RETURNS trigger
     SET search_path = ''
 AS $$
 BEGIN
-    PERFORM dialer.raise_error(dialer.check_template_params(NEW.params, NEW.params_order) -> 'error');
+    PERFORM dialer.raise_error(dialer.check_template_params(NEW.params::text, NEW.params_order::text) -> 'error');
     RETURN NEW;
 END
 $$;

@@ -5,6 +5,7 @@
 use crate::errors::{raise, to_result_json};
 use pg_dialer_core::billing::{billed_minutes, roll_forward, Interval};
 use pg_dialer_core::error::DialerError;
+use pg_dialer_core::json;
 use pg_dialer_core::results::normalize;
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -14,10 +15,23 @@ mod dialer {
     use super::*;
     use chrono::{DateTime, Utc};
 
-    /// A provider's webhook body, normalized: `{"ok": {...}}` or `{"error": ...}`.
-    #[pg_extern(immutable, strict, parallel_safe)]
-    fn normalize_call_result(payload: JsonB) -> JsonB {
-        to_result_json(normalize(&payload.0).map(|webhook| webhook.to_json()))
+    /// A provider's webhook body (as text, so that a body too deep, too large
+    /// or with numbers beyond a double is the caller's error, not a crash),
+    /// normalized: `{"ok": {...}}` or `{"error": ...}`.
+    #[pg_extern(immutable, parallel_safe)]
+    fn normalize_call_result(payload: Option<&str>) -> JsonB {
+        let payload = payload
+            .ok_or_else(|| {
+                DialerError::invalid(
+                    "payload is required: the webhook body, as the provider sent it",
+                )
+            })
+            .and_then(|text| json::parse("payload", text, json::MAX_PAYLOAD_BYTES));
+        to_result_json(
+            payload
+                .and_then(|p| normalize(&p))
+                .map(|webhook| webhook.to_json()),
+        )
     }
 
     /// Minutes billed for a call of `seconds`: per started minute.

@@ -7,6 +7,7 @@ use crate::identity::{caller_is_privileged, current_identity};
 use crate::plans;
 use crate::settings;
 use pg_dialer_core::error::{quoted, DialerError};
+use pg_dialer_core::json;
 use pg_dialer_core::params::TemplateParams;
 use pg_dialer_core::phone::parse_e164;
 use pg_dialer_core::retry::AfterFailure;
@@ -25,12 +26,24 @@ fn seconds(secs: f64) -> Interval {
 mod dialer {
     use super::*;
 
-    /// Checks a queued call (the row as `to_jsonb(NEW)`, and `to_jsonb(OLD)`
-    /// on UPDATE). Returns `{"ok": {column: value}}` with the values to store
-    /// (the normalized number, the default user and time), or `{"error": ...}`.
+    /// Checks a queued call (the row as `to_jsonb(NEW)::text`, and
+    /// `to_jsonb(OLD)::text` on UPDATE). Returns `{"ok": {column: value}}`
+    /// with the values to store (the normalized number, the default user and
+    /// time), or `{"error": ...}`. The rows come as text so that variables
+    /// too deep or too large are the caller's error, not a crash.
     #[pg_extern(volatile, parallel_unsafe)]
-    fn check_queued_call(new_row: JsonB, old_row: Option<JsonB>) -> JsonB {
-        to_result_json(super::check(&new_row.0, old_row.as_ref().map(|r| &r.0)).map(Value::Object))
+    fn check_queued_call(new_row: &str, old_row: Option<&str>) -> JsonB {
+        let parsed = json::parse("custom_variables", new_row, ROW_BYTES).and_then(|new| {
+            let old = old_row
+                .map(|o| json::parse("custom_variables", o, ROW_BYTES))
+                .transpose()?;
+            Ok((new, old))
+        });
+        to_result_json(
+            parsed
+                .and_then(|(new, old)| super::check(&new, old.as_ref()))
+                .map(Value::Object),
+        )
     }
 
     /// The delay before a call's next attempt after `attempts_made` attempts,
@@ -51,18 +64,26 @@ mod dialer {
         seconds(f64::from(settings::STALE_CALL_TIMEOUT.get()))
     }
 
-    /// Checks a template's `params` and `params_order` (see core/src/params.rs).
-    /// Returns NULL, or `{"error": ...}`.
+    /// Checks a template's `params` and `params_order` (see core/src/params.rs),
+    /// as text. Returns NULL, or `{"error": ...}`.
     #[pg_extern(immutable, parallel_safe)]
-    fn check_template_params(params: Option<JsonB>, params_order: Option<JsonB>) -> Option<JsonB> {
-        TemplateParams::parse(
-            params.as_ref().map(|p| &p.0),
-            params_order.as_ref().map(|p| &p.0),
-        )
-        .err()
-        .map(|err| to_result_json(Err(err)))
+    fn check_template_params(params: Option<&str>, params_order: Option<&str>) -> Option<JsonB> {
+        let parse = |field, text: Option<&str>| {
+            text.map(|t| json::parse(field, t, json::MAX_FIELD_BYTES))
+                .transpose()
+        };
+        parse("params", params)
+            .and_then(|params| Ok((params, parse("params_order", params_order)?)))
+            .and_then(|(params, order)| TemplateParams::parse(params.as_ref(), order.as_ref()))
+            .err()
+            .map(|err| to_result_json(Err(err)))
     }
 }
+
+/// The largest `call_queue` row read: its variables and a little more.
+const ROW_BYTES: usize = json::MAX_FIELD_BYTES + 64 * 1024;
+/// The longest idempotency key accepted.
+const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 
 fn text<'a>(row: &'a Value, column: &str) -> Option<&'a str> {
     row.get(column).and_then(Value::as_str)
@@ -153,6 +174,14 @@ fn check_with(
     } else {
         None
     };
+    if let Some(key) = text(new, "idempotency_key") {
+        if key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS {
+            return Err(DialerError::invalid(format!(
+                "idempotency_key is {} characters long; at most {MAX_IDEMPOTENCY_KEY_CHARS} are accepted",
+                key.chars().count()
+            )));
+        }
+    }
     let account = spi(plans::first(
         client,
         ACCOUNT,
@@ -204,6 +233,9 @@ fn check_with(
     }
 
     let variables = new.get("custom_variables");
+    if let Some(variables) = variables {
+        json::check_size("custom_variables", variables, json::MAX_FIELD_BYTES)?;
+    }
     if let Some(template_id) = template_id {
         let Some(name) = &lookups.template_name else {
             return Err(DialerError::not_found(format!(

@@ -4,6 +4,7 @@
 pub mod billing;
 pub mod claims;
 pub mod error;
+pub mod json;
 pub mod params;
 pub mod phone;
 pub mod results;

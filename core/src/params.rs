@@ -85,6 +85,9 @@ pub struct Param {
     pub default: Option<Value>,
 }
 
+/// The most parameters a template declares, and variables a call carries.
+pub const MAX_PARAMS: usize = 500;
+
 /// The parameters a template declares; `None` for a template without `params`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TemplateParams {
@@ -107,6 +110,12 @@ impl TemplateParams {
             }
             return Ok(TemplateParams { declared: None });
         };
+        if map.len() > MAX_PARAMS {
+            return Err(DialerError::invalid(format!(
+                "params declares {} parameters; at most {MAX_PARAMS} are accepted",
+                map.len()
+            )));
+        }
         let mut declared = Vec::with_capacity(map.len());
         for (name, spec) in map {
             declared.push(parse_param(name, spec)?);
@@ -129,11 +138,19 @@ impl TemplateParams {
                 )))
             }
         };
+        if variables.len() > MAX_PARAMS {
+            return Err(DialerError::invalid(format!(
+                "custom_variables has {} keys; at most {MAX_PARAMS} are accepted",
+                variables.len()
+            )));
+        }
         let Some(declared) = &self.declared else {
             return Ok(variables);
         };
+        let by_name: std::collections::HashMap<&str, &Param> =
+            declared.iter().map(|p| (p.name.as_str(), p)).collect();
         for (name, value) in &variables {
-            let Some(param) = declared.iter().find(|p| &p.name == name) else {
+            let Some(param) = by_name.get(name.as_str()) else {
                 return Err(DialerError::invalid(format!(
                     "custom_variables.{name} is not a parameter of the template"
                 ))
@@ -251,26 +268,33 @@ fn check_order(declared: &[Param], order: Option<&Value>) -> Result<(), DialerEr
             ))
         }
     };
-    let mut seen: Vec<&str> = Vec::with_capacity(items.len());
+    if items.len() > MAX_PARAMS {
+        return Err(DialerError::invalid(format!(
+            "params_order names {} parameters; at most {MAX_PARAMS} are accepted",
+            items.len()
+        )));
+    }
+    let names: std::collections::HashSet<&str> = declared.iter().map(|p| p.name.as_str()).collect();
+    let mut seen: std::collections::HashSet<&str> =
+        std::collections::HashSet::with_capacity(items.len());
     for item in items {
         let Some(name) = item.as_str() else {
             return Err(DialerError::invalid(
                 "params_order must hold parameter names (strings)",
             ));
         };
-        if !declared.iter().any(|p| p.name == name) {
+        if !names.contains(name) {
             return Err(DialerError::invalid(format!(
                 "params_order names {} which is not in params",
                 quoted(name)
             )));
         }
-        if seen.contains(&name) {
+        if !seen.insert(name) {
             return Err(DialerError::invalid(format!(
                 "params_order names {} twice",
                 quoted(name)
             )));
         }
-        seen.push(name);
     }
     Ok(())
 }
@@ -435,5 +459,59 @@ mod tests {
         assert!(TemplateParams::parse(Some(&params), Some(&json!(["a", "a"]))).is_err());
         assert!(TemplateParams::parse(Some(&params), Some(&json!({"a": 1}))).is_err());
         assert!(TemplateParams::parse(None, Some(&json!(["a"]))).is_err());
+    }
+
+    #[test]
+    fn sizes_are_capped() {
+        let many: serde_json::Map<String, Value> = (0..=MAX_PARAMS)
+            .map(|i| (format!("p{i}"), json!({"type": "string"})))
+            .collect();
+        let err = TemplateParams::parse(Some(&Value::Object(many.clone())), None).unwrap_err();
+        assert_eq!(err.kind.sqlstate(), "22023");
+        assert_eq!(
+            err.message,
+            "params declares 501 parameters; at most 500 are accepted"
+        );
+        let order: Vec<Value> = (0..=MAX_PARAMS).map(|i| json!(format!("p{i}"))).collect();
+        let mut fewer = many.clone();
+        fewer.remove("p0");
+        let err = TemplateParams::parse(Some(&Value::Object(fewer)), Some(&Value::Array(order)))
+            .unwrap_err();
+        assert!(
+            err.message.starts_with("params_order names 501 parameters"),
+            "{}",
+            err.message
+        );
+        let variables: serde_json::Map<String, Value> = (0..=MAX_PARAMS)
+            .map(|i| (format!("v{i}"), json!(1)))
+            .collect();
+        let err = TemplateParams::default()
+            .check(Some(&Value::Object(variables)))
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "custom_variables has 501 keys; at most 500 are accepted"
+        );
+    }
+
+    #[test]
+    fn the_most_parameters_check_quickly() {
+        // Linear: every lookup is by hash, so the largest template checks at once.
+        let params: serde_json::Map<String, Value> = (0..MAX_PARAMS)
+            .map(|i| (format!("p{i}"), json!({"type": "string"})))
+            .collect();
+        let order: Vec<Value> = (0..MAX_PARAMS)
+            .rev()
+            .map(|i| json!(format!("p{i}")))
+            .collect();
+        let t = TemplateParams::parse(Some(&Value::Object(params)), Some(&Value::Array(order)))
+            .unwrap();
+        let variables: serde_json::Map<String, Value> = (0..MAX_PARAMS)
+            .map(|i| (format!("p{i}"), json!("x")))
+            .collect();
+        assert_eq!(
+            t.check(Some(&Value::Object(variables))).unwrap().len(),
+            MAX_PARAMS
+        );
     }
 }

@@ -100,8 +100,28 @@ impl Webhook {
     }
 }
 
+/// The longest call a result may report: a day. A longer duration is not a
+/// call but bad data, and would overflow the usage counters.
+pub const MAX_CALL_SECONDS: i64 = 24 * 60 * 60;
+
 /// Reads a webhook body as the provider delivered it.
 pub fn normalize(payload: &Value) -> Result<Webhook, DialerError> {
+    let webhook = normalize_any(payload)?;
+    if let Webhook::Result(CallResult {
+        duration_secs: Some(secs),
+        ..
+    }) = &webhook
+    {
+        if *secs > MAX_CALL_SECONDS {
+            return Err(DialerError::invalid(format!(
+                "the call's duration of {secs} seconds is more than a day ({MAX_CALL_SECONDS} seconds)"
+            )));
+        }
+    }
+    Ok(webhook)
+}
+
+fn normalize_any(payload: &Value) -> Result<Webhook, DialerError> {
     let Some(body) = payload.as_object() else {
         return Err(DialerError::invalid(
             "the webhook payload must be a JSON object",

@@ -40,8 +40,21 @@ SELECT throws_ok(format('SELECT * FROM record_call_result(%L)', :'vapi_report'),
 SELECT tests.as_anon();
 SELECT throws_ok(format('SELECT * FROM record_call_result(%L)', :'vapi_report'), '42501', NULL, 'nor can anon');
 
----------------------------------------------------------------- VAPI end-of-call-report
+---------------------------------------------------------------- bad bodies: the caller's error
 SELECT tests.as_service();
+SELECT throws_ok('SELECT * FROM record_call_result(NULL)', '22023',
+                 'payload is required: the webhook body, as the provider sent it', 'a NULL body is refused');
+SELECT throws_ok($$SELECT * FROM record_call_result('{"call_id": "x", "corrected_duration": 1e400, "answered_by": "human"}')$$,
+                 '22023', 'payload holds a number beyond the range of a double precision float',
+                 'a number beyond a double is refused');
+SELECT throws_ok(format('SELECT * FROM record_call_result(%L::jsonb)',
+                        '{"call_id": "x", "answered_by": "human", "variables": ' || repeat('[', 300) || repeat(']', 300) || '}'),
+                 '22023', 'payload nests deeper than 128 levels', 'a body nested 300 deep is refused');
+SELECT throws_ok($$SELECT * FROM record_call_result('{"call_id": "x", "corrected_duration": "1000000000000", "answered_by": "human"}')$$,
+                 '22023', 'the call''s duration of 1000000000000 seconds is more than a day (86400 seconds)',
+                 'a duration of 10^12 s is refused, so minutes_used cannot overflow');
+
+---------------------------------------------------------------- VAPI end-of-call-report
 SELECT is((SELECT (queue_status, result)::text FROM record_call_result(:'vapi_report')), '(completed,recorded)',
           'a VAPI end-of-call-report completes the call');
 SELECT is((SELECT (status, duration, recording_url, call_summary, provider_id, phone_number_id, voice_id, assistant_id)::text

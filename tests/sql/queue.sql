@@ -54,6 +54,26 @@ SELECT throws_ok($$SELECT enqueue_call('call me maybe')$$, '22023',
 SELECT throws_ok($$SELECT enqueue_call('+1 415 555 01')$$, '22023', NULL, 'a number too short for its country is refused');
 SELECT throws_ok($$SELECT enqueue_call('+14155550100', custom_variables => '[1,2]')$$, '22023',
                  'custom_variables must be a JSON object, not an array', 'variables must be an object');
+-- Oversized or odd JSON and keys: the caller's error (22023), naming the field.
+SELECT throws_ok(format($$SELECT enqueue_call('+14155550100', custom_variables => %L::jsonb)$$,
+                        '{"a": ' || repeat('[', 300) || repeat(']', 300) || '}'),
+                 '22023', 'custom_variables nests deeper than 128 levels', 'variables nested 300 deep are refused');
+SELECT throws_ok($$SELECT enqueue_call('+14155550100', custom_variables => '{"big": 1e400}')$$, '22023',
+                 'custom_variables holds a number beyond the range of a double precision float',
+                 'a number beyond a double in the variables is refused');
+SELECT throws_ok(format($$SELECT enqueue_call('+14155550100', custom_variables => jsonb_build_object('note', %L::text))$$,
+                        repeat('x', 300000)),
+                 '22023', NULL, 'variables of 300 kB are refused');
+SELECT throws_ok(format($$SELECT enqueue_call('+14155550100', idempotency_key => %L)$$, repeat('k', 10000)),
+                 '22023', 'idempotency_key is 10000 characters long; at most 255 are accepted',
+                 'a 10 kB idempotency key is refused before it reaches the index');
+SELECT throws_ok(format($$INSERT INTO call_queue (user_id, recipient_number, idempotency_key) VALUES (%L, '+14155550100', %L)$$,
+                        :alice, repeat('k', 10000)),
+                 '22023', NULL, '... also in a direct INSERT');
+SELECT throws_ok(format($$INSERT INTO call_templates (name, created_by, params) VALUES ('Huge', %L, %L::jsonb)$$,
+                        :alice, (SELECT jsonb_object_agg('p' || i, '{"type": "string"}'::jsonb) FROM generate_series(0, 500) i)),
+                 '22023', 'params declares 501 parameters; at most 500 are accepted',
+                 'a template with more than 500 parameters is refused');
 SELECT is(tests.queued_count(), :before_bad_input::bigint, 'bad input wrote nothing');
 
 -- Numbers that cost the caller extra (libphonenumber's own classification):

@@ -292,3 +292,18 @@ fn bland_errors_that_cannot_pass_are_not_retried() {
         );
     }
 }
+
+#[test]
+fn implausible_durations_are_refused() {
+    let mut long = sample("bland_post_call");
+    long["corrected_duration"] = json!("1000000000000");
+    let err = normalize(&long).unwrap_err();
+    assert_eq!(err.kind.sqlstate(), "22023");
+    assert_eq!(
+        err.message,
+        "the call's duration of 1000000000000 seconds is more than a day (86400 seconds)"
+    );
+    let mut day = sample("bland_post_call");
+    day["corrected_duration"] = json!("86400");
+    assert!(normalize(&day).is_ok());
+}
