@@ -221,6 +221,16 @@ IMMUTABLE PARALLEL SAFE
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'normalize_call_result_wrapper';
 
+---------------------------------------------------------------------------
+-- A user's caller number is a phone number, stored in E.164.
+---------------------------------------------------------------------------
+CREATE FUNCTION dialer."validate_user_phone_number"()
+	RETURNS TRIGGER
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'validate_user_phone_number_wrapper';
+CREATE TRIGGER validate_user_phone_number BEFORE INSERT OR UPDATE OF full_number ON user_phone_numbers
+    FOR EACH ROW EXECUTE FUNCTION dialer.validate_user_phone_number();
+
 -- The helpers in schema dialer: no EXECUTE for PUBLIC (anon or any other
 -- login role); signed-in users and service_role get what runs as them.
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA dialer FROM PUBLIC;

@@ -79,6 +79,10 @@ $$;
 CREATE TRIGGER validate_template BEFORE INSERT OR UPDATE OF params, params_order ON call_templates
     FOR EACH ROW EXECUTE FUNCTION dialer.validate_template();
 
+-- A user's caller number is a phone number, stored in E.164 (src/numbers.rs).
+CREATE TRIGGER validate_user_phone_number BEFORE INSERT OR UPDATE OF full_number ON user_phone_numbers
+    FOR EACH ROW EXECUTE FUNCTION dialer.validate_user_phone_number();
+
 -- Calls in progress per provider, for routing. SECURITY DEFINER because a
 -- user's view of call_queue holds only their own calls; it returns counts only.
 CREATE FUNCTION dialer.in_progress_calls() RETURNS TABLE (provider_id uuid, calls bigint)

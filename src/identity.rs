@@ -44,6 +44,33 @@ pub fn caller_is_superuser() -> bool {
     unsafe { pg_sys::superuser_arg(outer_role()) }
 }
 
+/// Runs `f` with the privileges of the extension's owner (as a SECURITY
+/// DEFINER function would, for just these statements; SET ROLE is refused
+/// meanwhile), and the caller's again afterwards, also when `f` fails.
+pub fn as_extension_owner<T>(f: impl FnOnce() -> T) -> T {
+    let owner = crate::errors::spi(Spi::get_one::<pg_sys::Oid>(
+        "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'pg_dialer'",
+    ))
+    .expect("pg_dialer is installed");
+    let mut user = pg_sys::InvalidOid;
+    let mut context: i32 = 0;
+    // SAFETY: reads and sets the backend's current user and security context,
+    // as fmgr_security_definer() does; restored below whatever happens.
+    unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
+        pg_sys::SetUserIdAndSecContext(
+            owner,
+            context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
+        );
+    }
+    PgTryBuilder::new(std::panic::AssertUnwindSafe(f))
+        .finally(|| {
+            // SAFETY: restores the values read above.
+            unsafe { pg_sys::SetUserIdAndSecContext(user, context) }
+        })
+        .execute()
+}
+
 fn outer_role() -> pg_sys::Oid {
     // SAFETY: reads a backend global that is always set inside a transaction.
     unsafe { pg_sys::GetOuterUserId() }

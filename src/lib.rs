@@ -10,6 +10,7 @@ mod billing;
 mod errors;
 mod identity;
 mod locks;
+mod numbers;
 mod plans;
 mod queue;
 mod routing;
@@ -82,6 +83,7 @@ extension_sql_file!(
         "security",
         queue::dialer::check_queued_call,
         queue::dialer::check_template_params,
+        numbers::dialer::validate_user_phone_number,
         queue::dialer::retry_delay,
         queue::dialer::stale_call_timeout,
         identity::dialer::caller_is_superuser,

@@ -40,7 +40,7 @@ mod dialer {
                 "you can only take your own lock, not that of {user_id}"
             )));
         }
-        super::as_extension_owner(|| {
+        crate::identity::as_extension_owner(|| {
             spi(Spi::run_with_args(
                 "INSERT INTO dialer.user_locks AS l (user_id) VALUES ($1)
                  ON CONFLICT (user_id) DO UPDATE SET locked_at = pg_catalog.now()",
@@ -48,31 +48,4 @@ mod dialer {
             ))
         });
     }
-}
-
-/// Runs `f` with the privileges of the extension's owner (as a SECURITY
-/// DEFINER function would, for just these statements; SET ROLE is refused
-/// meanwhile), and the caller's again afterwards, also when `f` fails.
-fn as_extension_owner<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> T {
-    let owner = crate::errors::spi(Spi::get_one::<pg_sys::Oid>(
-        "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'pg_dialer'",
-    ))
-    .expect("pg_dialer is installed");
-    let mut user = pg_sys::InvalidOid;
-    let mut context: i32 = 0;
-    // SAFETY: reads and sets the backend's current user and security context,
-    // as fmgr_security_definer() does; restored below whatever happens.
-    unsafe {
-        pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
-        pg_sys::SetUserIdAndSecContext(
-            owner,
-            context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
-        );
-    }
-    PgTryBuilder::new(f)
-        .finally(|| {
-            // SAFETY: restores the values read above.
-            unsafe { pg_sys::SetUserIdAndSecContext(user, context) }
-        })
-        .execute()
 }

@@ -129,35 +129,40 @@ fn check_with(
     let caller_number_id = text(new, "caller_number_id");
     let template_id = text(new, "template_id");
     let voice_id = text(new, "voice_id");
-    let lookups = spi(plans::first(
-        client,
-        LOOKUPS,
-        &[
-            user.into(),
-            caller_number_id.into(),
-            template_id.into(),
-            voice_id.into(),
-        ],
-        |r| {
-            Ok(Lookups {
-                now: r.get::<String>(2)?.unwrap_or_default(),
-                caller_owner: r.get(3)?,
-                caller_provider: r.get(4)?,
-                caller_active: r.get::<bool>(5)?.unwrap_or(false),
-                template_name: r.get(6)?,
-                template_public: r.get::<bool>(7)?.unwrap_or(false),
-                template_owner: r.get(8)?,
-                template_provider: r.get(9)?,
-                template_params: r.get::<JsonB>(10)?.map(|j| j.0),
-                template_params_order: r.get::<JsonB>(11)?.map(|j| j.0),
-                voice_id: r.get(12)?,
-                voice_active: r.get::<bool>(13)?.unwrap_or(false),
-                voice_premium: r.get::<bool>(14)?.unwrap_or(false),
-                voice_provider: r.get(15)?,
-                template_voice: r.get(16)?,
-            })
-        },
-    ))
+    // With the owner's privileges: a user's view of voice_options hides
+    // inactive voices, which must be refused as such (22023) like for anyone
+    // else. What a user may use is checked below, not left to RLS.
+    let lookups = spi(crate::identity::as_extension_owner(|| {
+        plans::first(
+            client,
+            LOOKUPS,
+            &[
+                user.into(),
+                caller_number_id.into(),
+                template_id.into(),
+                voice_id.into(),
+            ],
+            |r| {
+                Ok(Lookups {
+                    now: r.get::<String>(2)?.unwrap_or_default(),
+                    caller_owner: r.get(3)?,
+                    caller_provider: r.get(4)?,
+                    caller_active: r.get::<bool>(5)?.unwrap_or(false),
+                    template_name: r.get(6)?,
+                    template_public: r.get::<bool>(7)?.unwrap_or(false),
+                    template_owner: r.get(8)?,
+                    template_provider: r.get(9)?,
+                    template_params: r.get::<JsonB>(10)?.map(|j| j.0),
+                    template_params_order: r.get::<JsonB>(11)?.map(|j| j.0),
+                    voice_id: r.get(12)?,
+                    voice_active: r.get::<bool>(13)?.unwrap_or(false),
+                    voice_premium: r.get::<bool>(14)?.unwrap_or(false),
+                    voice_provider: r.get(15)?,
+                    template_voice: r.get(16)?,
+                })
+            },
+        )
+    }))
     .expect("the lookups return one row");
 
     let call_time = match text(new, "scheduled_time") {

@@ -146,7 +146,16 @@ SELECT throws_ok($$SELECT enqueue_call('+14155550107', template_id => '88888888-
 SELECT lives_ok($$SELECT enqueue_call('+14155550108', voice_id => '77777777-7777-4777-8777-000000000001')$$,
                 'an active voice is accepted');
 SELECT throws_ok($$SELECT enqueue_call('+14155550108', voice_id => '77777777-7777-4777-8777-000000000002')$$,
-                 'PT404', NULL, 'an inactive voice is not offered to a user');
+                 '22023', 'voice 77777777-7777-4777-8777-000000000002 is not available',
+                 'an inactive voice is refused as such (22023), though a user''s view hides it');
+SELECT tests.as_service();
+SELECT throws_ok(format($$SELECT enqueue_call('+14155550108', voice_id => '77777777-7777-4777-8777-000000000002',
+                                              user_id => %L)$$, :alice),
+                 '22023', 'voice 77777777-7777-4777-8777-000000000002 is not available',
+                 '... and the same for service_role');
+SELECT tests.as_user(:alice);
+SELECT throws_ok($$SELECT enqueue_call('+14155550108', voice_id => '70000000-0000-4000-8000-000000000000')$$,
+                 'PT404', 'voice 70000000-0000-4000-8000-000000000000 not found', 'a voice that does not exist is not found');
 SELECT throws_ok($$SELECT enqueue_call('+14155550108', voice_id => '77777777-7777-4777-8777-000000000003')$$,
                  'PT402', 'voice 77777777-7777-4777-8777-000000000003 is premium and plan "Starter" does not include premium voices',
                  'a premium voice needs a plan with premium_voices');
@@ -160,7 +169,7 @@ UPDATE voice_options SET is_active = false WHERE id = '77777777-7777-4777-8777-0
 SELECT tests.as_user(:alice);
 SELECT throws_ok($$SELECT enqueue_call('+14155550108', template_id => '88888888-8888-4888-8888-000000000004',
                                        custom_variables => '{"patient_name": "Ana"}')$$,
-                 'PT404', 'voice 77777777-7777-4777-8777-000000000001 not found',
+                 '22023', 'voice 77777777-7777-4777-8777-000000000001 is not available',
                  'a template whose voice was retired cannot be used until it has another');
 SELECT tests.as_owner();
 UPDATE voice_options SET is_active = true WHERE id = '77777777-7777-4777-8777-000000000001';

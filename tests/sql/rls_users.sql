@@ -93,6 +93,26 @@ SELECT throws_ok($$INSERT INTO user_phone_numbers (user_id, provider_id, country
                    VALUES ('b0b00000-0000-4000-8000-000000000002', '44444444-4444-4444-8444-000000000001',
                            '1', '415', '5550113', '+14155550113')$$,
                  '42501', NULL, 'alice cannot add a number for bob');
+SELECT is((SELECT full_number FROM user_phone_numbers WHERE phone_number = '5550114' AND user_id = :alice),
+          NULL, '(no such number yet)');
+SELECT lives_ok($$INSERT INTO user_phone_numbers (user_id, provider_id, country_code, area_code, phone_number, full_number)
+                  VALUES ('a11ce000-0000-4000-8000-000000000001', '44444444-4444-4444-8444-000000000001',
+                          '1', '415', '5550114', '+1 (415) 555-0114')$$, 'a number in any spelling is accepted');
+SELECT is((SELECT full_number FROM user_phone_numbers WHERE phone_number = '5550114'), '+14155550114',
+          '... and stored in E.164');
+SELECT throws_ok($$INSERT INTO user_phone_numbers (user_id, provider_id, country_code, area_code, phone_number, full_number)
+                   VALUES ('a11ce000-0000-4000-8000-000000000001', '44444444-4444-4444-8444-000000000001',
+                           '1', '415', '5550115', 'call me')$$,
+                 '22023', 'full_number "call me" is not a phone number', 'a caller number that is no number is refused');
+SELECT throws_ok(format($$INSERT INTO user_phone_numbers (user_id, provider_id, country_code, area_code, phone_number, full_number)
+                          VALUES ('a11ce000-0000-4000-8000-000000000001', '44444444-4444-4444-8444-000000000001',
+                                  '1', '415', '5550116', %L)$$, '+1' || repeat('4', 10000)),
+                 '22023', 'full_number is 10002 characters long; a phone number has at most 64',
+                 'a 10 kB caller number is refused before it reaches the index');
+SELECT throws_ok($$UPDATE user_phone_numbers SET full_number = 'nope' WHERE phone_number = '5550114'$$,
+                 '22023', NULL, 'an update is checked too');
+SELECT is(tests.affected($$DELETE FROM user_phone_numbers WHERE phone_number = '5550114'$$), 1::bigint,
+          'she removes that number again');
 SELECT throws_ok($$UPDATE user_phone_numbers SET user_id = 'b0b00000-0000-4000-8000-000000000002'
                    WHERE full_number = '+14155550112'$$, '42501', NULL, 'alice cannot give her number to bob');
 SELECT throws_ok($$UPDATE user_phone_numbers SET id = 'b0b00000-0000-4000-8000-00000000beef'
