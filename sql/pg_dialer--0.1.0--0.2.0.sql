@@ -231,6 +231,18 @@ CREATE FUNCTION dialer."validate_user_phone_number"()
 CREATE TRIGGER validate_user_phone_number BEFORE INSERT OR UPDATE OF full_number ON user_phone_numbers
     FOR EACH ROW EXECUTE FUNCTION dialer.validate_user_phone_number();
 
+---------------------------------------------------------------------------
+-- Publishing a template is an admin's act; a public template is changed by
+-- admins only.
+---------------------------------------------------------------------------
+ALTER POLICY "Users can create templates" ON call_templates
+    WITH CHECK ((SELECT dialer.uid()) = created_by AND NOT coalesce(is_public, false));
+ALTER POLICY "Users can update own templates" ON call_templates
+    USING ((SELECT dialer.uid()) = created_by AND NOT coalesce(is_public, false))
+    WITH CHECK ((SELECT dialer.uid()) = created_by AND NOT coalesce(is_public, false));
+ALTER POLICY "Users can delete own templates" ON call_templates
+    USING ((SELECT dialer.uid()) = created_by AND NOT coalesce(is_public, false));
+
 -- The helpers in schema dialer: no EXECUTE for PUBLIC (anon or any other
 -- login role); signed-in users and service_role get what runs as them.
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA dialer FROM PUBLIC;

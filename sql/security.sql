@@ -182,17 +182,21 @@ CREATE POLICY "Admin can manage voices" ON voice_options
     USING ((SELECT dialer.is_admin())) WITH CHECK ((SELECT dialer.is_admin()));
 
 -- 9. call_templates: public templates are the one thing anon may read.
+-- Publishing is an admin's act: a user's templates stay private, and a public
+-- template (other tenants queue calls with it) is changed by admins only.
 CREATE POLICY "Users can view public templates" ON call_templates
     FOR SELECT TO anon, authenticated USING (is_public = true);
 CREATE POLICY "Users can view own templates" ON call_templates
     FOR SELECT TO authenticated USING ((SELECT dialer.uid()) = created_by);
 CREATE POLICY "Users can create templates" ON call_templates
-    FOR INSERT TO authenticated WITH CHECK ((SELECT dialer.uid()) = created_by);
+    FOR INSERT TO authenticated
+    WITH CHECK ((SELECT dialer.uid()) = created_by AND NOT coalesce(is_public, false));
 CREATE POLICY "Users can update own templates" ON call_templates
     FOR UPDATE TO authenticated
-    USING ((SELECT dialer.uid()) = created_by) WITH CHECK ((SELECT dialer.uid()) = created_by);
+    USING ((SELECT dialer.uid()) = created_by AND NOT coalesce(is_public, false))
+    WITH CHECK ((SELECT dialer.uid()) = created_by AND NOT coalesce(is_public, false));
 CREATE POLICY "Users can delete own templates" ON call_templates
-    FOR DELETE TO authenticated USING ((SELECT dialer.uid()) = created_by);
+    FOR DELETE TO authenticated USING ((SELECT dialer.uid()) = created_by AND NOT coalesce(is_public, false));
 CREATE POLICY "Admin can manage all templates" ON call_templates
     FOR ALL TO authenticated
     USING ((SELECT dialer.is_admin())) WITH CHECK ((SELECT dialer.is_admin()));

@@ -47,6 +47,23 @@ SELECT is(tests.affected($$DELETE FROM call_templates WHERE name = 'Appointment 
           'alice cannot delete bob''s template');
 SELECT is(tests.affected($$DELETE FROM call_templates WHERE name = 'Alice second'$$), 1::bigint,
           'alice deletes her own template');
+-- Publishing is an admin's act.
+SELECT throws_ok($$INSERT INTO call_templates (name, created_by, is_public)
+                   VALUES ('Mine, for all', 'a11ce000-0000-4000-8000-000000000001', true)$$,
+                 '42501', NULL, 'alice cannot publish a template she creates');
+SELECT throws_ok($$UPDATE call_templates SET is_public = true WHERE name = 'Renamed'$$,
+                 '42501', NULL, 'nor publish her private one');
+SELECT tests.as_owner();
+UPDATE call_templates SET is_public = true WHERE name = 'Renamed';
+SELECT tests.as_user(:alice);
+SELECT is(tests.affected($$UPDATE call_templates SET assistant_id = 'f0000000-0000-4000-8000-00000000beef'
+                           WHERE name = 'Renamed'$$), 0::bigint,
+          'once published (by an admin), its author cannot change it under other tenants'' calls');
+SELECT is(tests.affected($$DELETE FROM call_templates WHERE name = 'Renamed'$$), 0::bigint,
+          'nor delete it');
+SELECT tests.as_owner();
+UPDATE call_templates SET is_public = false WHERE name = 'Renamed';
+SELECT tests.as_user(:alice);
 SELECT tests.as_user(:bob);
 SELECT is((SELECT array_agg(name ORDER BY name) FROM call_templates), ARRAY['Appointment reminder', 'Bob private'],
           'bob does not see alice''s private template');
