@@ -9,6 +9,7 @@ GRANT EXECUTE ON FUNCTION
     dialer.uid(), dialer.is_admin(), dialer.is_privileged(), dialer.caller_is_superuser(),
     dialer.lock_user(uuid), dialer.raise_error(jsonb),
     dialer.check_queued_call(text, text), dialer.check_template_params(text, text),
+    dialer.cancel_queued_call(uuid),
     dialer.require_worker(text), dialer.lock_in_progress_call(uuid),
     dialer.fail_attempt(public.call_queue, text, boolean),
     dialer.retry_delay(integer, boolean, double precision), dialer.stale_call_timeout(),

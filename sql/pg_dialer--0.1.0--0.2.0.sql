@@ -243,6 +243,20 @@ ALTER POLICY "Users can update own templates" ON call_templates
 ALTER POLICY "Users can delete own templates" ON call_templates
     USING ((SELECT dialer.uid()) = created_by AND NOT coalesce(is_public, false));
 
+---------------------------------------------------------------------------
+-- No SECURITY DEFINER function a signed-in user may execute: routing counts
+-- calls in progress, and cancel_call() cancels, with the owner's privileges
+-- inside Rust, for just those statements.
+---------------------------------------------------------------------------
+DROP FUNCTION dialer.in_progress_calls();
+CREATE FUNCTION dialer."cancel_queued_call"(
+	"call_id" uuid
+) RETURNS jsonb
+STRICT VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'cancel_queued_call_wrapper';
+
 -- The helpers in schema dialer: no EXECUTE for PUBLIC (anon or any other
 -- login role); signed-in users and service_role get what runs as them.
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA dialer FROM PUBLIC;
@@ -250,6 +264,7 @@ GRANT EXECUTE ON FUNCTION
     dialer.uid(), dialer.is_admin(), dialer.is_privileged(), dialer.caller_is_superuser(),
     dialer.lock_user(uuid), dialer.raise_error(jsonb),
     dialer.check_queued_call(text, text), dialer.check_template_params(text, text),
+    dialer.cancel_queued_call(uuid),
     dialer.require_worker(text), dialer.lock_in_progress_call(uuid),
     dialer.fail_attempt(public.call_queue, text, boolean),
     dialer.retry_delay(integer, boolean, double precision), dialer.stale_call_timeout(),
@@ -409,6 +424,22 @@ AS $$
 BEGIN
     PERFORM dialer.raise_error(dialer.check_template_params(NEW.params::text, NEW.params_order::text) -> 'error');
     RETURN NEW;
+END
+$$;
+
+---------------------------------------------------------------------------
+-- cancel_call() is no SECURITY DEFINER any more (see above).
+---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION cancel_call(call_id uuid) RETURNS public.call_queue
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = ''
+AS $$
+DECLARE
+    c public.call_queue;
+BEGIN
+    PERFORM dialer.raise_error(dialer.cancel_queued_call(cancel_call.call_id) -> 'error');
+    SELECT * INTO c FROM public.call_queue q WHERE q.id = cancel_call.call_id;
+    RETURN c;
 END
 $$;
 

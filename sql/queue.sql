@@ -83,18 +83,6 @@ CREATE TRIGGER validate_template BEFORE INSERT OR UPDATE OF params, params_order
 CREATE TRIGGER validate_user_phone_number BEFORE INSERT OR UPDATE OF full_number ON user_phone_numbers
     FOR EACH ROW EXECUTE FUNCTION dialer.validate_user_phone_number();
 
--- Calls in progress per provider, for routing. SECURITY DEFINER because a
--- user's view of call_queue holds only their own calls; it returns counts only.
-CREATE FUNCTION dialer.in_progress_calls() RETURNS TABLE (provider_id uuid, calls bigint)
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path = ''
-AS $$
-    SELECT q.provider_id, pg_catalog.count(*)
-    FROM public.call_queue q
-    WHERE q.status = 'in-progress' AND q.provider_id IS NOT NULL
-    GROUP BY q.provider_id
-$$;
-
 ---------------------------------------------------------------------------
 -- enqueue_call: queue one call for the current user (an admin or
 -- service_role may name the user). With an idempotency_key, the same key
@@ -154,25 +142,18 @@ $$;
 
 ---------------------------------------------------------------------------
 -- cancel_call: the owner (or an admin, or service_role) cancels a queued call.
--- SECURITY DEFINER because a user's own update policy keeps a call queued;
--- ownership is checked here.
+-- The work is Rust (dialer.cancel_queued_call, src/queue.rs), which checks
+-- ownership; this shell raises its PT404/PT409 and returns the row.
 ---------------------------------------------------------------------------
 CREATE FUNCTION cancel_call(call_id uuid) RETURNS public.call_queue
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    LANGUAGE plpgsql VOLATILE
     SET search_path = ''
 AS $$
 DECLARE
     c public.call_queue;
 BEGIN
-    SELECT * INTO c FROM public.call_queue q WHERE q.id = cancel_call.call_id FOR UPDATE;
-    IF NOT FOUND OR (c.user_id IS DISTINCT FROM dialer.uid() AND NOT dialer.is_privileged()) THEN
-        RAISE EXCEPTION 'call % not found', cancel_call.call_id USING ERRCODE = 'PT404';
-    END IF;
-    IF c.status <> 'queued' THEN
-        RAISE EXCEPTION 'call % is %; only a queued call can be canceled', c.id, c.status
-            USING ERRCODE = 'PT409';
-    END IF;
-    UPDATE public.call_queue q SET status = 'canceled' WHERE q.id = c.id RETURNING * INTO c;
+    PERFORM dialer.raise_error(dialer.cancel_queued_call(cancel_call.call_id) -> 'error');
+    SELECT * INTO c FROM public.call_queue q WHERE q.id = cancel_call.call_id;
     RETURN c;
 END
 $$;
@@ -309,8 +290,7 @@ REVOKE ALL ON FUNCTION
     claim_due_calls(integer),
     mark_call_placed(uuid, text),
     mark_call_failed(uuid, text, boolean),
-    rescue_stale_calls(interval),
-    dialer.in_progress_calls()
+    rescue_stale_calls(interval)
 FROM PUBLIC, anon;
 GRANT EXECUTE ON FUNCTION
     enqueue_call(text, uuid, jsonb, uuid, uuid, timestamptz, text, uuid),
@@ -319,6 +299,5 @@ GRANT EXECUTE ON FUNCTION
     claim_due_calls(integer),
     mark_call_placed(uuid, text),
     mark_call_failed(uuid, text, boolean),
-    rescue_stale_calls(interval),
-    dialer.in_progress_calls()
+    rescue_stale_calls(interval)
 TO authenticated, service_role;

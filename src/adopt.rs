@@ -163,9 +163,10 @@ fn prepare() {
 /// Refuses a hand-built table that could not be trusted as the extension's:
 /// one that is unlogged, inherits or is inherited from, has rules, or carries
 /// code (triggers, defaults, constraints, indexes, column types) that a role
-/// other than a superuser owns. The extension's own SECURITY DEFINER
-/// functions and the superuser's jobs write these tables: such code would run
-/// with their privileges, and its owner could change it at any time.
+/// other than a superuser owns. The extension writes these tables with its
+/// owner's privileges (canceling a call), and the superuser's jobs write them:
+/// such code would run with those privileges, and its owner could change it at
+/// any time.
 fn refuse_untrusted(table: &str) {
     let relation = format!("public.{}", ident(table));
     let problems = spi(Spi::connect(|client| {

@@ -6,7 +6,7 @@ use crate::errors::{spi, to_result_json};
 use crate::identity::{caller_is_privileged, current_identity};
 use crate::plans;
 use crate::settings;
-use pg_dialer_core::error::{quoted, DialerError};
+use pg_dialer_core::error::{quoted, DialerError, ErrorKind};
 use pg_dialer_core::json;
 use pg_dialer_core::params::TemplateParams;
 use pg_dialer_core::phone::parse_e164;
@@ -46,6 +46,19 @@ mod dialer {
         )
     }
 
+    /// Cancels a queued call for `cancel_call()`: the caller's own, or any
+    /// for an admin or service_role. Returns NULL, or `{"error": ...}` (PT404
+    /// for a call that is not there or not the caller's, PT409 for one that
+    /// is no longer queued). The update runs with the owner's privileges, as a
+    /// user's own update policy keeps a call queued.
+    #[pg_extern(volatile, strict, parallel_unsafe)]
+    #[search_path(pg_catalog)]
+    fn cancel_queued_call(call_id: pgrx::Uuid) -> Option<JsonB> {
+        super::cancel(call_id)
+            .err()
+            .map(|err| to_result_json(Err(err)))
+    }
+
     /// The delay before a call's next attempt after `attempts_made` attempts,
     /// or NULL when the call has had its last attempt (or the failure is not
     /// retryable). `jitter` is a random number in [0, 1).
@@ -78,6 +91,45 @@ mod dialer {
             .err()
             .map(|err| to_result_json(Err(err)))
     }
+}
+
+fn cancel(call_id: pgrx::Uuid) -> Result<(), DialerError> {
+    let me = current_identity().user_id.map(|id| id.to_string());
+    let privileged = caller_is_privileged();
+    let found = spi(crate::identity::as_extension_owner(|| {
+        Spi::connect_mut(|client| {
+            client
+                .update(
+                    "SELECT user_id::text, status FROM public.call_queue WHERE id = $1 FOR UPDATE",
+                    None,
+                    &[call_id.into()],
+                )?
+                .next()
+                .map(|r| Ok((r.get::<String>(1)?, r.get::<String>(2)?)))
+                .transpose()
+        })
+    }));
+    let not_found = || DialerError::not_found(format!("call {call_id} not found"));
+    let (owner, status) = found.ok_or_else(not_found)?;
+    if !privileged && owner != me {
+        return Err(not_found());
+    }
+    if status.as_deref() != Some("queued") {
+        return Err(DialerError::new(
+            ErrorKind::Conflict,
+            format!(
+                "call {call_id} is {}; only a queued call can be canceled",
+                status.unwrap_or_default()
+            ),
+        ));
+    }
+    spi(crate::identity::as_extension_owner(|| {
+        Spi::run_with_args(
+            "UPDATE public.call_queue SET status = 'canceled' WHERE id = $1",
+            &[call_id.into()],
+        )
+    }));
+    Ok(())
 }
 
 /// The largest `call_queue` row read: its variables and a little more.

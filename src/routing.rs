@@ -59,15 +59,20 @@ fn load_providers(client: &SpiClient<'_>, lock: bool) -> Result<Providers, SpiEr
             in_progress: 0,
         });
     }
-    // Counted through a SECURITY DEFINER function: a user's own RLS view of
-    // call_queue would hide other users' calls.
-    for row in plans::query(
-        client,
-        "SELECT provider_id, calls FROM dialer.in_progress_calls()",
-        &[],
-    )? {
-        let id: Option<Uuid> = row.get(1)?;
-        let calls: i64 = row.get(2)?.unwrap_or(0);
+    // Counted with the owner's privileges: a user's own RLS view of
+    // call_queue would hide other users' calls. Only counts leave here.
+    let counts = crate::identity::as_extension_owner(|| {
+        plans::query(
+            client,
+            "SELECT q.provider_id, count(*) FROM public.call_queue q
+             WHERE q.status = 'in-progress' AND q.provider_id IS NOT NULL
+             GROUP BY q.provider_id",
+            &[],
+        )?
+        .map(|row| Ok((row.get::<Uuid>(1)?, row.get::<i64>(2)?.unwrap_or(0))))
+        .collect::<Result<Vec<_>, SpiError>>()
+    })?;
+    for (id, calls) in counts {
         if let Some(p) = providers.iter_mut().find(|p| Some(p.id) == id) {
             p.in_progress = calls;
         }

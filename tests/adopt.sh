@@ -200,10 +200,10 @@ psql_q -d "$db" -c "UPDATE call_queue SET template_id = 'f4000000-0000-4000-8000
 if out=$(adopt "$db"); then ok "once corrected, the same database is adopted"; else not_ok "once corrected, the same database is adopted" "$out"; fi
 dropdb "$db"
 
-# Refusals: a table that could not be trusted as the extension's. pg_dialer's
-# SECURITY DEFINER functions and the superuser's jobs write these tables, so
-# code on them that another role owns (and may change) would run with their
-# privileges.
+# Refusals: a table that could not be trusted as the extension's. pg_dialer
+# writes these tables with its owner's privileges, and the superuser's jobs
+# write them, so code on them that another role owns (and may change) would
+# run with those privileges.
 psql_q -d postgres -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'team_owner') THEN
                           CREATE ROLE team_owner; END IF; END \$\$"
 handbuilt "$db" tests/adopt/auth_by_hand.sql

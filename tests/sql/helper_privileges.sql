@@ -29,5 +29,13 @@ SELECT is_empty($$
     WHERE has_table_privilege(r, 'dialer.user_locks', p)$$,
     'no role but the owner may touch dialer.user_locks (so none can hold a tenant''s lock)');
 
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text FROM pg_proc p
+    JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+    JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_dialer'
+    WHERE p.prosecdef AND (has_function_privilege('anon', p.oid, 'EXECUTE')
+                           OR has_function_privilege('authenticated', p.oid, 'EXECUTE'))$$,
+    'no SECURITY DEFINER function of pg_dialer is executable by anon or authenticated (Supabase lints 0028, 0029)');
+
 SELECT * FROM finish();
 ROLLBACK;
