@@ -408,6 +408,39 @@ struct DueCall {
     params: Option<serde_json::Value>,
     params_order: Option<serde_json::Value>,
     variables: Option<serde_json::Value>,
+    template_provider: Option<Uuid>,
+    voice_provider: Option<Uuid>,
+    caller_active: bool,
+    /// `None` when the call has no voice.
+    voice_active: Option<bool>,
+}
+
+impl DueCall {
+    /// Why the call can never be placed as it is, if it cannot: its caller
+    /// number, template and voice were checked when it was queued, and may
+    /// have changed since.
+    fn never_routable(&self) -> Option<String> {
+        if self.caller_number_id.is_some() && !self.caller_active {
+            return Some("cannot be placed: its caller number is no longer active".into());
+        }
+        if self.voice_active == Some(false) {
+            return Some("cannot be placed: its voice is no longer available".into());
+        }
+        if let (Some(t), Some(v)) = (self.template_provider, self.voice_provider) {
+            if t != v {
+                return Some(format!(
+                    "cannot be placed: its template now belongs to provider {t} but its voice to provider {v}"
+                ));
+            }
+        }
+        match (&self.caller, self.pinned_provider) {
+            (Some(caller), Some(pinned)) if caller.provider != pinned => Some(format!(
+                "cannot be placed: its caller number now belongs to provider {} but its template or voice to provider {pinned}",
+                caller.provider
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// A claimed call, in the column order of claim_due_calls().
@@ -467,9 +500,21 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
     if !router.has_capacity() {
         return Ok(Vec::new());
     }
-    // Look past calls that wait for a full provider, within reason.
+    // Only calls that a provider with room (and numbers, unless the call
+    // brings its own) could take: calls waiting for a full provider, or for
+    // one without numbers, never keep other calls from being claimed.
+    let open = router.with_capacity();
+    let with_numbers = providers_with_numbers(client, &open)?;
     let candidates = i64::from(batch_size).saturating_mul(4).min(10_000);
-    let due = load_due_calls(client, candidates)?;
+    let due = load_due_calls(client, candidates, &open, &with_numbers)?;
+    // Calls that can never be placed as they are end now, with the reason.
+    let mut unroutable: Vec<(Uuid, String)> = load_broken_calls(client, 1_000)?
+        .iter()
+        .map(|call| {
+            let reason = call.never_routable();
+            (call.id, reason.unwrap_or_else(|| "cannot be placed".into()))
+        })
+        .collect();
     let now = spi(plans::first(
         client,
         "SELECT (extract(epoch FROM clock_timestamp()) * 1e6)::bigint",
@@ -487,7 +532,6 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
     let mut numbers = LoadedNumbers::new(|p: &Uuid| load_numbers(client, p, &batch), now);
 
     let mut claimed = Vec::new();
-    let mut unroutable = Vec::new();
     for (call, recipient) in due.into_iter().zip(recipients) {
         if claimed.len() >= usize::try_from(batch_size).unwrap_or(0) || !router.has_capacity() {
             break;
@@ -564,23 +608,96 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
     Ok(claimed)
 }
 
-fn load_due_calls(client: &SpiClient<'_>, limit: i64) -> Result<Vec<DueCall>, SpiError> {
-    let rows = plans::query(
+/// Of `open` providers, those with at least one active number.
+fn providers_with_numbers(client: &SpiClient<'_>, open: &[Uuid]) -> Result<Vec<Uuid>, SpiError> {
+    plans::query(
         client,
-        "SELECT q.id, q.user_id, q.recipient_number, coalesce(q.retry_count, 0) + 1,
-                q.caller_number_id, cn.provider_id, cn.phone_id, cn.full_number,
-                coalesce(t.provider_id, v.provider_id),
-                t.assistant_id, v.id, v.voice_id, t.params, t.params_order, q.custom_variables
-         FROM public.call_queue q
-         LEFT JOIN public.user_phone_numbers cn ON cn.id = q.caller_number_id
-         LEFT JOIN public.call_templates t ON t.id = q.template_id
-         LEFT JOIN public.voice_options v ON v.id = coalesce(q.voice_id, t.voice_id)
-         WHERE q.status = 'queued' AND (q.scheduled_time <= now() OR q.scheduled_time IS NULL)
-         ORDER BY q.scheduled_time NULLS FIRST, q.created_at, q.id
-         LIMIT $1
-         FOR UPDATE OF q SKIP LOCKED",
+        "SELECT p FROM unnest($1::uuid[]) AS p
+         WHERE EXISTS (SELECT FROM public.provider_phone_numbers n WHERE n.provider_id = p AND n.is_active)",
+        &[open.to_vec().into()],
+    )?
+    .map(|row| row.get::<Uuid>(1).map(|id| id.expect("an id")))
+    .collect()
+}
+
+/// The select list and joins of a due call, as `DueCall` reads them.
+macro_rules! due_calls {
+    ($where:expr) => {
+        concat!(
+            "SELECT q.id, q.user_id, q.recipient_number, coalesce(q.retry_count, 0) + 1,
+                    q.caller_number_id, cn.provider_id, cn.phone_id, cn.full_number,
+                    coalesce(t.provider_id, v.provider_id),
+                    t.assistant_id, v.id, v.voice_id, t.params, t.params_order, q.custom_variables,
+                    t.provider_id, v.provider_id, coalesce(cn.is_active, false), v.is_active
+             FROM public.call_queue q
+             LEFT JOIN public.user_phone_numbers cn ON cn.id = q.caller_number_id
+             LEFT JOIN public.call_templates t ON t.id = q.template_id
+             LEFT JOIN public.voice_options v ON v.id = coalesce(q.voice_id, t.voice_id)
+             WHERE q.status = 'queued' AND (q.scheduled_time <= now() OR q.scheduled_time IS NULL)
+               AND ",
+            $where,
+            "
+             ORDER BY q.scheduled_time NULLS FIRST, q.created_at, q.id
+             LIMIT $1
+             FOR UPDATE OF q SKIP LOCKED"
+        )
+    };
+}
+
+/// Whether a queued call's caller number, template and voice no longer let
+/// it be placed (`DueCall::never_routable` says why).
+macro_rules! broken {
+    () => {
+        "((q.caller_number_id IS NOT NULL AND NOT coalesce(cn.is_active, false))
+          OR (v.id IS NOT NULL AND NOT coalesce(v.is_active, false))
+          OR t.provider_id <> v.provider_id
+          OR cn.provider_id <> coalesce(t.provider_id, v.provider_id))"
+    };
+}
+
+/// Due calls that can never be placed as they are, to be ended.
+fn load_broken_calls(client: &SpiClient<'_>, limit: i64) -> Result<Vec<DueCall>, SpiError> {
+    read_due_calls(plans::query(
+        client,
+        due_calls!(broken!()),
         &[limit.into()],
-    )?;
+    )?)
+}
+
+/// The oldest due calls that a provider with room could take: `open` have
+/// room, `with_numbers` also have numbers (a call with its own caller number
+/// needs none).
+fn load_due_calls(
+    client: &SpiClient<'_>,
+    limit: i64,
+    open: &[Uuid],
+    with_numbers: &[Uuid],
+) -> Result<Vec<DueCall>, SpiError> {
+    read_due_calls(plans::query(
+        client,
+        due_calls!(concat!(
+            "NOT coalesce(",
+            broken!(),
+            ", false)
+               AND CASE
+                     -- its own caller number: that number's provider must have room
+                     WHEN cn.provider_id IS NOT NULL THEN cn.provider_id = ANY ($2)
+                     -- pinned by template or voice: that provider, with numbers
+                     WHEN coalesce(t.provider_id, v.provider_id) IS NOT NULL
+                         THEN coalesce(t.provider_id, v.provider_id) = ANY ($3)
+                     -- anywhere: any provider with room and numbers
+                     ELSE cardinality($3) > 0
+                   END"
+        )),
+        &[
+            limit.into(),
+            open.to_vec().into(),
+            with_numbers.to_vec().into(),
+        ],
+    )?)
+}
+
+fn read_due_calls(rows: pgrx::spi::SpiTupleTable<'_>) -> Result<Vec<DueCall>, SpiError> {
     let mut calls = Vec::with_capacity(rows.len());
     for row in rows {
         let caller_provider: Option<Uuid> = row.get(6)?;
@@ -602,6 +719,10 @@ fn load_due_calls(client: &SpiClient<'_>, limit: i64) -> Result<Vec<DueCall>, Sp
             params: row.get::<JsonB>(13)?.map(|j| j.0),
             params_order: row.get::<JsonB>(14)?.map(|j| j.0),
             variables: row.get::<JsonB>(15)?.map(|j| j.0),
+            template_provider: row.get(16)?,
+            voice_provider: row.get(17)?,
+            caller_active: row.get::<bool>(18)?.unwrap_or(false),
+            voice_active: row.get::<bool>(19)?,
         });
     }
     Ok(calls)

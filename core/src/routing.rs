@@ -102,6 +102,15 @@ impl<P: Clone + PartialEq> Router<P> {
         self.providers.iter().any(Provider::has_capacity)
     }
 
+    /// The providers that can take another call.
+    pub fn with_capacity(&self) -> Vec<P> {
+        self.providers
+            .iter()
+            .filter(|p| p.has_capacity())
+            .map(|p| p.id.clone())
+            .collect()
+    }
+
     /// Routes a call that uses the caller's own number at `provider`.
     pub fn route_caller_number<N>(&mut self, provider: &P) -> Option<Route<P, N>> {
         let p = self.providers.iter_mut().find(|p| &p.id == provider)?;

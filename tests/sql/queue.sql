@@ -443,6 +443,45 @@ SELECT tests.as_service();
 SELECT is((SELECT (status, retry_count)::text FROM call_queue WHERE id = (:'c1'::call_queue).id), '(queued,1)',
           'queued again, its attempt counted');
 
+-- Calls that can never be placed end, failed with the reason; calls waiting
+-- for a full provider, or for one without numbers, hold no one back.
+SELECT tests.as_owner();
+UPDATE call_queue SET status = 'canceled' WHERE status IN ('queued', 'in-progress');
+UPDATE call_service_providers SET concurrency_limit = 100 WHERE name = 'VAPI';
+UPDATE call_service_providers SET concurrency_limit = 0 WHERE name = 'Retell';
+INSERT INTO call_service_providers (id, name, type, concurrency_limit, priority) VALUES
+    ('44444444-4444-4444-8444-000000000003', 'Numberless', 'voice', 10, 3);
+INSERT INTO call_templates (id, name, is_public, created_by, provider_id) VALUES
+    ('88888888-8888-4888-8888-000000000009', 'On Numberless', false, :alice, '44444444-4444-4444-8444-000000000003');
+-- Written by the owner, as rows that were valid when queued: 60 with alice's
+-- VAPI caller number but a Retell template (the number or template moved
+-- since), 60 waiting for Retell (full), 60 for a provider without numbers,
+-- all due before bob's one ordinary call.
+INSERT INTO call_queue (user_id, recipient_number, caller_number_id, template_id, scheduled_time)
+SELECT :alice, '+1415555' || (3000 + g), '66666666-6666-4666-8666-000000000001',
+       '88888888-8888-4888-8888-000000000005', now() - interval '3 hours' + g * interval '1 second'
+FROM generate_series(1, 60) g;
+INSERT INTO call_queue (user_id, recipient_number, template_id, scheduled_time)
+SELECT :alice, '+1415555' || (4000 + g), '88888888-8888-4888-8888-000000000005', now() - interval '2 hours' + g * interval '1 second'
+FROM generate_series(1, 60) g;
+INSERT INTO call_queue (user_id, recipient_number, template_id, scheduled_time)
+SELECT :alice, '+1415555' || (5000 + g), '88888888-8888-4888-8888-000000000009', now() - interval '1 hour' + g * interval '1 second'
+FROM generate_series(1, 60) g;
+INSERT INTO call_queue (id, user_id, recipient_number, scheduled_time) VALUES
+    ('99999999-9999-4999-8999-0000000000b1', :bob, '+14155550777', now() - interval '1 minute');
+SELECT tests.as_service();
+SELECT is((SELECT array_agg(recipient_number) FROM claim_due_calls(5)), ARRAY['+14155550777'],
+          'bob''s call is claimed behind 180 calls that cannot go now or ever (4 x 5 = 20 would have been looked at)');
+SELECT tests.as_owner();
+SELECT is((SELECT (count(*), min(last_error))::text FROM call_queue
+           WHERE recipient_number LIKE '+14155553%' AND status = 'failed'),
+          '(60,"cannot be placed: its caller number now belongs to provider 44444444-4444-4444-8444-000000000001 but its template or voice to provider 44444444-4444-4444-8444-000000000002")',
+          'calls whose caller number and template no longer share a provider end as failed, saying why');
+SELECT is((SELECT count(*) FROM call_queue WHERE (recipient_number LIKE '+14155554%' OR recipient_number LIKE '+14155555%')
+                                            AND status = 'queued'), 120::bigint,
+          'calls waiting for a full provider, or one without numbers, keep waiting');
+UPDATE call_queue SET status = 'canceled' WHERE status IN ('queued', 'in-progress');
+
 -- Admins may run the worker functions too; REPEATABLE READ is refused.
 SELECT tests.as_admin();
 SELECT lives_ok('SELECT * FROM claim_due_calls(1)', 'an admin may claim');
