@@ -508,7 +508,7 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
     let candidates = i64::from(batch_size).saturating_mul(4).min(10_000);
     let due = load_due_calls(client, candidates, &open, &with_numbers)?;
     // Calls that can never be placed as they are end now, with the reason.
-    let mut unroutable: Vec<(Uuid, String)> = load_broken_calls(client, 1_000)?
+    let mut unroutable: Vec<(Uuid, String)> = load_broken_calls(client, candidates)?
         .iter()
         .map(|call| {
             let reason = call.never_routable();
@@ -655,11 +655,18 @@ macro_rules! broken {
     };
 }
 
-/// Due calls that can never be placed as they are, to be ended.
+/// Of the `limit` oldest due calls, those that can never be placed as they
+/// are, to be ended (a bounded look: each claim ends those at the head).
 fn load_broken_calls(client: &SpiClient<'_>, limit: i64) -> Result<Vec<DueCall>, SpiError> {
     read_due_calls(plans::query(
         client,
-        due_calls!(broken!()),
+        due_calls!(concat!(
+            broken!(),
+            " AND q.id IN (SELECT h.id FROM public.call_queue h
+                          WHERE h.status = 'queued' AND (h.scheduled_time <= now() OR h.scheduled_time IS NULL)
+                          ORDER BY h.scheduled_time NULLS FIRST, h.created_at, h.id
+                          LIMIT $1)"
+        )),
         &[limit.into()],
     )?)
 }

@@ -473,6 +473,12 @@ SELECT tests.as_service();
 SELECT is((SELECT array_agg(recipient_number) FROM claim_due_calls(5)), ARRAY['+14155550777'],
           'bob''s call is claimed behind 180 calls that cannot go now or ever (4 x 5 = 20 would have been looked at)');
 SELECT tests.as_owner();
+SELECT is((SELECT count(*) FROM call_queue WHERE recipient_number LIKE '+14155553%' AND status = 'failed'), 20::bigint,
+          'each claim ends the calls that can never be placed among the oldest it looks at (4 x 5)');
+SELECT tests.as_service();
+SELECT is((SELECT count(*) FROM claim_due_calls(5)) + (SELECT count(*) FROM claim_due_calls(5)), 0::bigint,
+          'two more claims, nothing to place');
+SELECT tests.as_owner();
 SELECT is((SELECT (count(*), min(last_error))::text FROM call_queue
            WHERE recipient_number LIKE '+14155553%' AND status = 'failed'),
           '(60,"cannot be placed: its caller number now belongs to provider 44444444-4444-4444-8444-000000000001 but its template or voice to provider 44444444-4444-4444-8444-000000000002")',
