@@ -56,6 +56,25 @@ pgrx_tests() {
     cargo pgrx test "pg$PG_MAJOR" --runas postgres --pgdata "$data"
 }
 
+# The clusters of this run go when it ends, however it ends.
+cleanup() {
+    local dir name
+    for dir in /tmp/pg_dialer-*-"$$"; do
+        [ -d "$dir" ] || continue
+        name=${dir#/tmp/pg_dialer-}
+        PG_MAJOR=$(cut -d- -f2 <<<"$name") scripts/cluster.sh stop "$name" >/dev/null 2>&1
+        rm -rf "$dir"
+    done
+}
+trap cleanup EXIT
+
+start_cluster() { # name, lowest port; sets PGPORT
+    local port
+    port=$(scripts/cluster.sh start "$1" "auto:$2") || return 1
+    export PGPORT=$port
+    echo "cluster $1 on /tmp:$PGPORT"
+}
+
 install_extension() {
     cargo pgrx install --pg-config "$PG_CONFIG" >"$log_dir/install-$PG_MAJOR.log" 2>&1 ||
         { cat "$log_dir/install-$PG_MAJOR.log"; return 1; }
@@ -81,8 +100,9 @@ for major in $PG_MAJORS; do
     step "pg$major: pgrx tests inside PostgreSQL" pgrx_tests
     step "pg$major: build and install the extension" install_extension || continue
 
-    export PGPORT=$((28800 + major))
-    step "pg$major: start a test cluster" scripts/cluster.sh start "test-$major" "$PGPORT"
+    # Clusters of this run: its own names and free ports, so that two suites
+    # on one machine do not collide.
+    step "pg$major: start a test cluster" start_cluster "test-$major-$$" $((28800 + major))
     step "pg$major: SQL tests (pgTAP)" sql_tests
     step "pg$major: pg_dump and pg_restore" prove tests/dump_restore.sh
     step "pg$major: concurrency with real connections (pgbench)" prove tests/concurrency.sh
@@ -96,12 +116,11 @@ for major in $PG_MAJORS; do
     step "pg$major: adopting a hand-built schema" prove tests/adopt.sh
     # Last on this cluster: it installs the previous release for a while.
     step "pg$major: ALTER EXTENSION UPDATE from the previous release" prove tests/upgrade.sh
-    scripts/cluster.sh stop "test-$major"
+    scripts/cluster.sh stop "test-$major-$$"
 
-    export PGPORT=$((28900 + major))
-    step "pg$major: start a Supabase-like cluster" scripts/cluster.sh start "supabase-$major" "$PGPORT"
+    step "pg$major: start a Supabase-like cluster" start_cluster "supabase-$major-$$" $((28900 + major))
     step "pg$major: install on a Supabase-like database" prove tests/supabase_like.sh
-    scripts/cluster.sh stop "supabase-$major"
+    scripts/cluster.sh stop "supabase-$major-$$"
 done
 
 echo
