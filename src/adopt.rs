@@ -434,21 +434,35 @@ fn adopt_auth() {
     }
 }
 
-/// The definitions of the extension's own (new, empty) table.
-fn reference(table: &str) -> Reference {
-    let relation = format!("public.{}", ident(table));
+/// A table's ($1) columns: name, type, NOT NULL, default.
+const COLUMNS: &str = "
+    SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
+           pg_catalog.pg_get_expr(d.adbin, d.adrelid)
+    FROM pg_catalog.pg_attribute a
+    LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE a.attrelid = $1::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped
+    ORDER BY a.attnum";
+
+/// A table's ($1) constraints: name, kind, definition; the primary key first.
+const CONSTRAINTS: &str = "
+    SELECT conname::text, contype::text, pg_catalog.pg_get_constraintdef(oid)
+    FROM pg_catalog.pg_constraint WHERE conrelid = $1::pg_catalog.regclass
+    ORDER BY contype <> 'p', conname";
+
+/// A table's ($1) indexes that back no constraint: name, 'i', definition.
+const INDEXES: &str = "
+    SELECT c.relname::text, 'i', pg_catalog.pg_get_indexdef(i.indexrelid)
+    FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+    WHERE i.indrelid = $1::pg_catalog.regclass
+      AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint k WHERE k.conindid = i.indexrelid
+                                                               AND k.conrelid = i.indrelid)
+    ORDER BY 1";
+
+/// The columns of `relation` (schema-qualified).
+fn columns(relation: &str) -> Vec<Column> {
     spi(Spi::connect(|client| {
-        let columns = client
-            .select(
-                "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
-                        pg_catalog.pg_get_expr(d.adbin, d.adrelid)
-                 FROM pg_catalog.pg_attribute a
-                 LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-                 WHERE a.attrelid = $1::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped
-                 ORDER BY a.attnum",
-                None,
-                &[relation.as_str().into()],
-            )?
+        client
+            .select(COLUMNS, None, &[relation.into()])?
             .map(|r| {
                 Ok(Column {
                     name: r.get::<String>(1)?.unwrap_or_default(),
@@ -457,51 +471,27 @@ fn reference(table: &str) -> Reference {
                     default: r.get::<String>(4)?,
                 })
             })
-            .collect::<Result<Vec<_>, SpiError>>()?;
-        let constraints = definitions(
-            client,
-            "SELECT conname::text, contype::text, pg_catalog.pg_get_constraintdef(oid)
-             FROM pg_catalog.pg_constraint WHERE conrelid = $1::pg_catalog.regclass
-             ORDER BY contype <> 'p', conname",
-            table,
-        )?;
-        let indexes = definitions(
-            client,
-            "SELECT c.relname::text, 'i', pg_catalog.pg_get_indexdef(i.indexrelid)
-             FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
-             WHERE i.indrelid = $1::pg_catalog.regclass
-               AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint k WHERE k.conindid = i.indexrelid
-                                                                        AND k.conrelid = i.indrelid)
-             ORDER BY 1",
-            table,
-        )?;
-        Ok::<_, SpiError>(Reference {
-            table: table.to_owned(),
-            columns,
-            constraints,
-            indexes,
-        })
+            .collect::<Result<Vec<_>, SpiError>>()
     }))
 }
 
-/// Rows of (name, kind, definition) for `table` from `sql` (its $1 is the table).
-fn definitions(
-    client: &pgrx::spi::SpiClient<'_>,
-    sql: &str,
-    table: &str,
-) -> Result<Vec<Definition>, SpiError> {
+/// The definitions of the extension's own (new, empty) table.
+fn reference(table: &str) -> Reference {
     let relation = format!("public.{}", ident(table));
-    client
-        .select(sql, None, &[relation.as_str().into()])?
-        .map(|r| {
-            Ok(Definition {
-                table: table.to_owned(),
-                name: r.get::<String>(1)?.unwrap_or_default(),
-                kind: r.get::<String>(2)?.unwrap_or_default(),
-                definition: r.get::<String>(3)?.unwrap_or_default(),
-            })
-        })
-        .collect()
+    let mut reference = Reference {
+        table: table.to_owned(),
+        columns: columns(&relation),
+        constraints: existing_definitions(CONSTRAINTS, &relation),
+        indexes: existing_definitions(INDEXES, &relation),
+    };
+    for d in reference
+        .constraints
+        .iter_mut()
+        .chain(reference.indexes.iter_mut())
+    {
+        d.table = table.to_owned();
+    }
+    reference
 }
 
 fn inbound_foreign_keys(tables: &[String]) -> Vec<Definition> {
@@ -641,30 +631,21 @@ fn drop_policies(table: &str) {
 fn conform_columns(reference: &Reference) {
     let table = &reference.table;
     let relation = format!("public.{}", ident(table));
+    // The hand-built table's columns, read once; each step below changes only
+    // the column it is about.
+    let mut current: std::collections::HashMap<String, Column> = columns(&relation)
+        .into_iter()
+        .map(|c| (c.name.clone(), c))
+        .collect();
     for column in &reference.columns {
         let col = ident(&column.name);
-        let current = spi(Spi::connect(|client| {
-            client
-                .select(
-                    "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
-                            pg_catalog.pg_get_expr(d.adbin, d.adrelid)
-                     FROM pg_catalog.pg_attribute a
-                     LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-                     WHERE a.attrelid = $1::pg_catalog.regclass AND a.attname = $2 AND NOT a.attisdropped",
-                    None,
-                    &[relation.as_str().into(), column.name.as_str().into()],
-                )?
-                .next()
-                .map(|r| {
-                    Ok::<_, SpiError>((
-                        r.get::<String>(1)?.unwrap_or_default(),
-                        r.get::<bool>(2)?.unwrap_or(false),
-                        r.get::<String>(3)?,
-                    ))
-                })
-                .transpose()
-        }));
-        let Some((ty, not_null, default)) = current else {
+        let Some(Column {
+            ty,
+            not_null,
+            default,
+            ..
+        }) = current.remove(&column.name)
+        else {
             let default_sql = column
                 .default
                 .as_deref()
@@ -816,11 +797,7 @@ fn check_conversion(table: &str, column: &str, from: &str, to: &str) {
 fn conform_constraints<'a>(table: &str, wanted: impl Iterator<Item = &'a Definition>) {
     let relation = format!("public.{}", ident(table));
     for c in wanted {
-        let existing = existing_definitions(
-            "SELECT conname::text, contype::text, pg_catalog.pg_get_constraintdef(oid)
-             FROM pg_catalog.pg_constraint WHERE conrelid = $1::pg_catalog.regclass",
-            &relation,
-        );
+        let existing = existing_definitions(CONSTRAINTS, &relation);
         if existing
             .iter()
             .any(|e| e.name == c.name && e.definition == c.definition)
@@ -892,14 +869,7 @@ fn conform_indexes(reference: &Reference) {
     let table = &reference.table;
     let relation = format!("public.{}", ident(table));
     for index in &reference.indexes {
-        let existing = existing_definitions(
-            "SELECT c.relname::text, 'i', pg_catalog.pg_get_indexdef(i.indexrelid)
-             FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
-             WHERE i.indrelid = $1::pg_catalog.regclass
-               AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint k WHERE k.conindid = i.indexrelid
-                                                                        AND k.conrelid = i.indrelid)",
-            &relation,
-        );
+        let existing = existing_definitions(INDEXES, &relation);
         let shape = unnamed_index(&index.definition);
         if existing
             .iter()

@@ -8,21 +8,12 @@ cd "$(dirname "$0")/.."
 
 src=pg_dialer_dump_src
 dst=pg_dialer_dump_dst
-dump=$(mktemp /tmp/pg_dialer-dump.XXXXXX)
-trap 'rm -f "$dump"' EXIT
-psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+log=$(mktemp -d /tmp/pg_dialer-dump.XXXXXX)
+dump=$log/dump
+trap 'rm -rf "$log"' EXIT
+# shellcheck source=tests/lib.sh
+source tests/lib.sh
 
-TABLES="auth.users subscription_plans user_profiles user_subscriptions user_call_usage call_service_providers
-        provider_phone_numbers user_phone_numbers voice_options call_templates call_queue user_call_history"
-
-# One line per table: name, row count, digest of every row's text.
-snapshot_rows() {
-    local db=$1 t
-    for t in $TABLES; do
-        psql_q -At -d "$db" -c "SELECT '$t', count(*), md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), ''))
-                                FROM $t r"
-    done
-}
 snapshot_policies() {
     psql_q -At -d "$1" -c "SELECT tablename, policyname, cmd, roles, qual, with_check
                            FROM pg_policies WHERE schemaname = 'public' ORDER BY 1, 2"
@@ -33,17 +24,12 @@ snapshot_grants() {
                            FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r' ORDER BY 1"
 }
 
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; shift; printf '#   %s\n' "$@"; }
-check() { # description, expected, actual
-    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "expected: $2" "     got: $3"; fi
-}
 
 dropdb --if-exists "$src" >/dev/null; dropdb --if-exists "$dst" >/dev/null
 createdb "$src"
 psql_q -d "$src" -c 'CREATE EXTENSION pg_dialer CASCADE' -f demo/data.sql 2>/dev/null
 
+remember_columns "$src"
 before_rows=$(snapshot_rows "$src")
 before_policies=$(snapshot_policies "$src")
 before_grants=$(snapshot_grants "$src")
@@ -56,7 +42,7 @@ else
     not_ok "pg_restore into an empty database succeeds" "$restore_log"
 fi
 
-after_rows=$(snapshot_rows "$dst")
+after_rows=$(snapshot_rows "$dst" "$src")
 for t in $TABLES; do
     check "$t: every row comes back unchanged" "$(grep "^$t|" <<<"$before_rows")" "$(grep "^$t|" <<<"$after_rows")"
 done
