@@ -16,7 +16,8 @@ GRANT EXECUTE ON FUNCTION
     dialer.reserved_calls(uuid, timestamptz, timestamptz), dialer.usage_row(uuid, timestamptz),
     dialer.refresh_remaining(uuid), dialer.settle_usage(uuid, timestamptz, integer, integer),
     dialer.normalize_call_result(text), dialer.billed_minutes_for(integer),
-    dialer.roll_billing_period(bigint, bigint, text, bigint)
+    dialer.subscription_period(timestamptz, timestamptz, timestamptz, text, boolean, boolean, timestamptz),
+    dialer.billing_period(uuid, timestamptz, boolean), dialer.period_usage(uuid, timestamptz)
 TO authenticated, service_role;
 
 -- The listing of what was installed, for dialer.schema_drift().

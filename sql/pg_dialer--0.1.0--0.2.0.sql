@@ -136,13 +136,20 @@ BEGIN
     PERFORM dialer.require_worker('rollover_billing_periods');
     PERFORM dialer.lock_user('00000000-0000-0000-0000-000000000000');
 
-    -- Ended periods: canceled, or moved on (dialer.roll_billing_period, in Rust).
+    -- Ended periods: canceled, or moved on (dialer.subscription_period, in
+    -- Rust). A subscription whose row describes no next period (an infinite
+    -- or reversed bound) is skipped and reported; the others go on.
     RETURN QUERY
     WITH ended AS (
         SELECT sub.id, sub.current_period_start, sub.current_period_end,
                coalesce(sub.billing_anchor, sub.current_period_start) AS anchor,
-               coalesce(sub.cancel_at_period_end, false) AS cancel, p."interval" AS billing_interval
-        FROM public.user_subscriptions sub JOIN public.subscription_plans p ON p.id = sub.plan_id
+               coalesce(sub.cancel_at_period_end, false) AS cancel, next.period_start, next.period_end
+        FROM public.user_subscriptions sub
+        JOIN public.subscription_plans p ON p.id = sub.plan_id
+        LEFT JOIN LATERAL dialer.subscription_period(
+            sub.current_period_start, sub.current_period_end,
+            coalesce(sub.billing_anchor, sub.current_period_start), p."interval",
+            true, false, rollover_billing_periods.at) AS next ON true
         WHERE sub.status IN ('active', 'trialing') AND sub.current_period_end <= rollover_billing_periods.at
         FOR UPDATE OF sub
     ), canceled AS (
@@ -152,21 +159,19 @@ BEGIN
         RETURNING sub.id, sub.user_id, 'canceled'::text, e.current_period_start, e.current_period_end
     ), renewed AS (
         UPDATE public.user_subscriptions sub
-        SET current_period_start = timestamptz 'epoch' + r.period_start_us * interval '1 microsecond',
-            current_period_end = timestamptz 'epoch' + r.period_end_us * interval '1 microsecond',
-            billing_anchor = e.anchor
+        SET current_period_start = e.period_start, current_period_end = e.period_end, billing_anchor = e.anchor
         FROM ended e
-        CROSS JOIN LATERAL dialer.roll_billing_period(
-            (extract(epoch FROM e.anchor) * 1000000)::bigint,
-            (extract(epoch FROM e.current_period_end) * 1000000)::bigint,
-            e.billing_interval,
-            (extract(epoch FROM rollover_billing_periods.at) * 1000000)::bigint) r
-        WHERE sub.id = e.id AND NOT e.cancel
+        WHERE sub.id = e.id AND NOT e.cancel AND e.period_start IS NOT NULL
         RETURNING sub.id, sub.user_id, 'renewed'::text, sub.current_period_start, sub.current_period_end
     )
     SELECT * FROM canceled
     UNION ALL
-    SELECT * FROM renewed;
+    SELECT * FROM renewed
+    UNION ALL
+    SELECT e.id, sub.user_id, 'skipped'::text,
+           e.current_period_start, e.current_period_end
+    FROM ended e JOIN public.user_subscriptions sub ON sub.id = e.id
+    WHERE NOT e.cancel AND e.period_start IS NULL;
 
     -- Every active subscription has a usage row for the period that covers `at`;
     -- its remaining figures count calls already reserved in that period.
@@ -348,7 +353,11 @@ BEGIN
                 call_data = payload
             WHERE ch.id = h.id;
             IF added_minutes > 0 THEN
-                PERFORM dialer.settle_usage(h.user_id, h.created_at, 0, added_minutes);
+                -- The call's period: its time while the queue row still holds
+                -- this attempt (q found by its call id), else when its first
+                -- result came.
+                PERFORM dialer.settle_usage(h.user_id, coalesce(q.scheduled_time, q.created_at, h.created_at),
+                                            0, added_minutes);
             END IF;
         END IF;
         RETURN QUERY
@@ -385,7 +394,8 @@ BEGIN
     LEFT JOIN public.call_templates t ON t.id = q.template_id
     RETURNING * INTO h;
 
-    PERFORM dialer.settle_usage(q.user_id, coalesce(q.scheduled_time, q.created_at),
+    -- Billed to the period of the attempt as placed (a retry moves q on).
+    PERFORM dialer.settle_usage(q.user_id, coalesce(placed.scheduled_time, placed.created_at),
                                 CASE WHEN r ->> 'status' = 'completed' THEN 1 ELSE 0 END,
                                 dialer.billed_minutes_for(seconds));
 
@@ -440,6 +450,204 @@ BEGIN
     PERFORM dialer.raise_error(dialer.cancel_queued_call(cancel_call.call_id) -> 'error');
     SELECT * INTO c FROM public.call_queue q WHERE q.id = cancel_call.call_id;
     RETURN c;
+END
+$$;
+
+---------------------------------------------------------------------------
+-- One definition of the billing period covering a time and of its usage
+-- (dialer.subscription_period in Rust, dialer.billing_period,
+-- dialer.period_usage), used by the quota, compute_remaining_usage(),
+-- claims, settlement and rollover; usage is billed to the call's period.
+---------------------------------------------------------------------------
+DROP FUNCTION dialer.roll_billing_period(bigint, bigint, text, bigint);
+CREATE  FUNCTION dialer."subscription_period"(
+	"current_start" timestamp with time zone, /* Option < TimestampWithTimeZone > */
+	"current_end" timestamp with time zone, /* Option < TimestampWithTimeZone > */
+	"anchor" timestamp with time zone, /* Option < TimestampWithTimeZone > */
+	"billing_interval" TEXT, /* Option < & str > */
+	"renews" bool, /* Option < bool > */
+	"earlier" bool, /* Option < bool > */
+	"at" timestamp with time zone /* Option < TimestampWithTimeZone > */
+) RETURNS TABLE (
+	"period_start" timestamp with time zone,  /* TimestampWithTimeZone */
+	"period_end" timestamp with time zone  /* TimestampWithTimeZone */
+)
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'subscription_period_wrapper';
+
+CREATE FUNCTION dialer.billing_period(user_id uuid, at timestamptz, earlier boolean DEFAULT false)
+    RETURNS TABLE (subscription_id uuid, plan_id uuid, period_start timestamptz, period_end timestamptz)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = ''
+AS $$
+    SELECT sub.id, sub.plan_id, per.period_start, per.period_end
+    FROM public.user_subscriptions sub
+    JOIN public.subscription_plans p ON p.id = sub.plan_id
+    CROSS JOIN LATERAL dialer.subscription_period(
+        sub.current_period_start, sub.current_period_end,
+        coalesce(sub.billing_anchor, sub.current_period_start), p."interval",
+        sub.status IN ('active', 'trialing') AND NOT coalesce(sub.cancel_at_period_end, false),
+        billing_period.earlier, billing_period.at) AS per
+    WHERE sub.user_id = billing_period.user_id
+      AND (sub.status IN ('active', 'trialing') OR billing_period.earlier)
+    ORDER BY sub.status IN ('active', 'trialing') DESC, per.period_end DESC, sub.id
+    LIMIT 1
+$$;
+
+CREATE FUNCTION dialer.period_usage(user_id uuid, period_start timestamptz)
+    RETURNS TABLE (calls_used bigint, minutes_used bigint)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = ''
+AS $$
+    SELECT coalesce(sum(u.calls_used), 0)::bigint, coalesce(sum(u.minutes_used), 0)::bigint
+    FROM public.user_call_usage u
+    WHERE u.user_id = period_usage.user_id AND u.billing_period_start = period_usage.period_start
+$$;
+
+REVOKE EXECUTE ON FUNCTION
+    dialer.subscription_period(timestamptz, timestamptz, timestamptz, text, boolean, boolean, timestamptz),
+    dialer.billing_period(uuid, timestamptz, boolean), dialer.period_usage(uuid, timestamptz)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    dialer.subscription_period(timestamptz, timestamptz, timestamptz, text, boolean, boolean, timestamptz),
+    dialer.billing_period(uuid, timestamptz, boolean), dialer.period_usage(uuid, timestamptz)
+TO authenticated, service_role;
+
+CREATE OR REPLACE FUNCTION dialer.usage_row(user_id uuid, at timestamptz) RETURNS public.user_call_usage
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = ''
+AS $$
+DECLARE
+    u public.user_call_usage;
+    s record;
+BEGIN
+    SELECT * INTO s FROM dialer.billing_period(usage_row.user_id, at);
+    IF NOT FOUND THEN
+        SELECT * INTO u FROM public.user_call_usage cu
+        WHERE cu.user_id = usage_row.user_id AND cu.billing_period_start <= at AND at < cu.billing_period_end
+        ORDER BY cu.billing_period_start DESC LIMIT 1
+        FOR UPDATE;
+        IF FOUND THEN
+            RETURN u;
+        END IF;
+        SELECT * INTO s FROM dialer.billing_period(usage_row.user_id, at, true);
+        IF NOT FOUND THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+    INSERT INTO public.user_call_usage AS cu
+        (user_id, subscription_id, billing_period_start, billing_period_end,
+         calls_used, minutes_used, calls_remaining, minutes_remaining)
+    SELECT usage_row.user_id, s.subscription_id, s.period_start, s.period_end, 0, 0, p.call_limit, p.minutes_limit
+    FROM public.subscription_plans p WHERE p.id = s.plan_id
+    ON CONFLICT (subscription_id, billing_period_start) WHERE subscription_id IS NOT NULL
+    DO UPDATE SET billing_period_end = excluded.billing_period_end
+    WHERE cu.billing_period_end IS DISTINCT FROM excluded.billing_period_end;
+    SELECT * INTO u FROM public.user_call_usage cu
+    WHERE cu.subscription_id = s.subscription_id AND cu.billing_period_start = s.period_start
+    FOR UPDATE;
+    RETURN u;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION dialer.refresh_remaining(usage_id uuid) RETURNS void
+    LANGUAGE sql VOLATILE
+    SET search_path = ''
+AS $$
+    UPDATE public.user_call_usage u
+    SET calls_remaining = CASE WHEN p.call_limit IS NULL THEN NULL ELSE greatest(
+            p.call_limit - coalesce(u.calls_used, 0)::bigint
+            - dialer.reserved_calls(u.user_id, u.billing_period_start, u.billing_period_end), 0) END,
+        minutes_remaining = CASE WHEN p.minutes_limit IS NULL THEN NULL
+                                 ELSE greatest(p.minutes_limit - coalesce(u.minutes_used, 0)::bigint, 0) END
+    FROM public.user_subscriptions s JOIN public.subscription_plans p ON p.id = s.plan_id
+    WHERE u.id = usage_id AND s.id = u.subscription_id
+$$;
+
+CREATE OR REPLACE FUNCTION dialer.settle_usage(user_id uuid, at timestamptz, calls integer, minutes integer) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = ''
+AS $$
+DECLARE
+    u public.user_call_usage;
+BEGIN
+    PERFORM dialer.lock_user(user_id);
+    u := dialer.usage_row(user_id, at);
+    IF u.id IS NULL THEN
+        RETURN;  -- no subscription period covers the call: nothing to bill against
+    END IF;
+    UPDATE public.user_call_usage cu
+    SET calls_used = least(coalesce(cu.calls_used, 0)::bigint + calls, 2147483647),
+        minutes_used = least(coalesce(cu.minutes_used, 0)::bigint + minutes, 2147483647)
+    WHERE cu.id = u.id;
+    PERFORM dialer.refresh_remaining(u.id);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION compute_remaining_usage(user_id uuid DEFAULT NULL, at timestamptz DEFAULT now())
+    RETURNS TABLE (
+        subscription_id uuid, plan_name text, period_start timestamptz, period_end timestamptz,
+        calls_limit integer, calls_used bigint, calls_reserved bigint, calls_remaining bigint,
+        minutes_limit integer, minutes_used bigint, minutes_remaining bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path = ''
+AS $$
+#variable_conflict use_column
+DECLARE
+    target uuid := coalesce(compute_remaining_usage.user_id, dialer.uid());
+BEGIN
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'sign in to see your usage' USING ERRCODE = '42501';
+    END IF;
+    IF target IS DISTINCT FROM dialer.uid() AND NOT dialer.is_privileged() THEN
+        RAISE EXCEPTION 'only an admin or service_role can see another user''s usage' USING ERRCODE = '42501';
+    END IF;
+    RETURN QUERY
+    WITH sub AS (
+        SELECT bp.subscription_id AS id, p.name, bp.period_start AS ps, bp.period_end AS pe,
+               p.call_limit, p.minutes_limit
+        FROM dialer.billing_period(target, compute_remaining_usage.at) bp
+        JOIN public.subscription_plans p ON p.id = bp.plan_id
+    ), used AS (
+        SELECT pu.calls_used AS calls, pu.minutes_used AS minutes
+        FROM sub, dialer.period_usage(target, sub.ps) pu
+    ), reserved AS (
+        SELECT dialer.reserved_calls(target, sub.ps, sub.pe) AS calls FROM sub
+    )
+    SELECT sub.id, sub.name, sub.ps, sub.pe,
+           sub.call_limit, used.calls, reserved.calls,
+           CASE WHEN sub.call_limit IS NULL THEN NULL
+                ELSE greatest(sub.call_limit - used.calls - reserved.calls, 0) END,
+           sub.minutes_limit, used.minutes,
+           CASE WHEN sub.minutes_limit IS NULL THEN NULL
+                ELSE greatest(sub.minutes_limit - used.minutes, 0) END
+    FROM sub, used, reserved;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION dialer.fail_attempt(c public.call_queue, reason text, retryable boolean)
+    RETURNS public.call_queue
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = ''
+AS $$
+DECLARE
+    attempts integer := least(coalesce(c.retry_count, 0)::bigint + 1, 2147483647);
+    delay interval := dialer.retry_delay(attempts, retryable, pg_catalog.random());
+    result public.call_queue;
+BEGIN
+    IF delay IS NULL THEN
+        UPDATE public.call_queue q
+        SET status = 'failed', retry_count = attempts, last_error = reason
+        WHERE q.id = c.id RETURNING * INTO result;
+    ELSE
+        UPDATE public.call_queue q
+        SET status = 'queued', retry_count = attempts, last_error = reason,
+            scheduled_time = pg_catalog.now() + delay,
+            provider_id = NULL, provider_phone_number_id = NULL, claimed_at = NULL, call_id = NULL
+        WHERE q.id = c.id RETURNING * INTO result;
+    END IF;
+    RETURN result;
 END
 $$;
 

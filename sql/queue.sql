@@ -201,7 +201,7 @@ CREATE FUNCTION dialer.fail_attempt(c public.call_queue, reason text, retryable 
     SET search_path = ''
 AS $$
 DECLARE
-    attempts integer := coalesce(c.retry_count, 0) + 1;
+    attempts integer := least(coalesce(c.retry_count, 0)::bigint + 1, 2147483647);
     delay interval := dialer.retry_delay(attempts, retryable, pg_catalog.random());
     result public.call_queue;
 BEGIN

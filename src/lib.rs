@@ -100,7 +100,7 @@ extension_sql_file!(
         "queue",
         billing::dialer::normalize_call_result,
         billing::dialer::billed_minutes_for,
-        billing::dialer::roll_billing_period
+        billing::dialer::subscription_period
     ]
 );
 

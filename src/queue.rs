@@ -261,6 +261,7 @@ fn check_with(
                 calls_used: r.get::<i64>(9)?.unwrap_or(0),
                 minutes_used: r.get::<i64>(10)?.unwrap_or(0),
                 reserved: r.get::<i64>(11)?.unwrap_or(0),
+                call_time: r.get::<String>(12)?.unwrap_or_default(),
             })
         },
     ))
@@ -349,7 +350,7 @@ fn check_with(
         .voice_id
         .as_deref()
         .filter(|_| lookups.voice_premium);
-    check_account(&account, &call_time, premium_voice)?;
+    check_account(&account, premium_voice)?;
     Ok(patch)
 }
 
@@ -368,7 +369,9 @@ const LOOKUPS: &str = "
 
 /// The subscription covering the call time, what was used and reserved in
 /// its period, and whether that reservation includes a call holding the same
-/// idempotency key, in one statement.
+/// idempotency key, in one statement. The period and its usage are
+/// dialer.billing_period() and dialer.period_usage() (sql/billing.sql),
+/// inline so that the kept plan holds them; their tests run through both.
 const ACCOUNT: &str = "
     SELECT EXISTS (SELECT 1 FROM public.call_queue q
                    WHERE q.user_id = $1::uuid AND q.idempotency_key = $4
@@ -379,28 +382,33 @@ const ACCOUNT: &str = "
            s.name, s.period_start::text, s.period_end::text, s.call_limit, s.minutes_limit, s.premium_voices,
            coalesce(s.allowed_number_types, '{}'),
            (SELECT coalesce(sum(u.calls_used), 0)::bigint FROM public.user_call_usage u
-            WHERE u.user_id = $1::uuid AND u.billing_period_start = s.period_start AND u.billing_period_end = s.period_end),
+            WHERE u.user_id = $1::uuid AND u.billing_period_start = s.period_start),
            (SELECT coalesce(sum(u.minutes_used), 0)::bigint FROM public.user_call_usage u
-            WHERE u.user_id = $1::uuid AND u.billing_period_start = s.period_start AND u.billing_period_end = s.period_end),
+            WHERE u.user_id = $1::uuid AND u.billing_period_start = s.period_start),
            -- dialer.reserved_calls(), inline so that the kept plan holds it
            (SELECT count(*) FROM public.call_queue q
             WHERE q.user_id = $1::uuid AND q.status IN ('queued', 'in-progress')
               AND coalesce(q.scheduled_time, q.created_at) >= s.period_start
               AND coalesce(q.scheduled_time, q.created_at) < s.period_end
-              AND q.id IS DISTINCT FROM $3::uuid)
+              AND q.id IS DISTINCT FROM $3::uuid),
+           -- the call time as PostgreSQL reads it: a bad one is the caller's
+           -- 22007 even where no subscription would have read it
+           $2::timestamptz::text
     FROM (SELECT 1) AS one
     LEFT JOIN LATERAL (
-        SELECT p.name, sub.current_period_start AS period_start, sub.current_period_end AS period_end,
-               p.call_limit, p.minutes_limit,
+        SELECT p.name, per.period_start, per.period_end, p.call_limit, p.minutes_limit,
                coalesce(p.features -> 'premium_voices' = 'true'::jsonb, false) AS premium_voices,
                CASE WHEN jsonb_typeof(p.features -> 'allowed_number_types') = 'array'
                     THEN ARRAY(SELECT jsonb_array_elements_text(p.features -> 'allowed_number_types')) END
                    AS allowed_number_types
         FROM public.user_subscriptions sub
         JOIN public.subscription_plans p ON p.id = sub.plan_id
+        CROSS JOIN LATERAL dialer.subscription_period(
+            sub.current_period_start, sub.current_period_end,
+            coalesce(sub.billing_anchor, sub.current_period_start), p.\"interval\",
+            NOT coalesce(sub.cancel_at_period_end, false), false, $2::timestamptz) AS per
         WHERE sub.user_id = $1::uuid AND sub.status IN ('active', 'trialing')
-          AND sub.current_period_start <= $2::timestamptz AND $2::timestamptz < sub.current_period_end
-        ORDER BY sub.current_period_end DESC
+        ORDER BY per.period_end DESC, sub.id
         LIMIT 1) AS s ON true";
 
 struct Lookups {
@@ -435,20 +443,19 @@ struct Account {
     calls_used: i64,
     minutes_used: i64,
     reserved: i64,
+    /// The call time, as PostgreSQL writes it.
+    call_time: String,
 }
 
 /// The user needs an active or trialing subscription covering the call time,
 /// a plan that allows a premium voice if one is used, and room in the plan's
 /// limits: calls used plus calls reserved (queued or in progress in the same
 /// period) stay under `call_limit`; minutes used stay under `minutes_limit`.
-fn check_account(
-    account: &Account,
-    call_time: &str,
-    premium_voice: Option<&str>,
-) -> Result<(), DialerError> {
+fn check_account(account: &Account, premium_voice: Option<&str>) -> Result<(), DialerError> {
     let Some(plan) = &account.plan else {
         return Err(DialerError::payment_required(format!(
-            "no active subscription covers the call time {call_time}"
+            "no active subscription covers the call time {}",
+            account.call_time
         ))
         .with_hint("Subscribe to a plan, or schedule the call within a paid billing period."));
     };

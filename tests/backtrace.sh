@@ -40,5 +40,5 @@ check "an error raised from Rust (as the owner)" \
 check "an error of PostgreSQL beneath a Rust frame (SPI)" \
     "SELECT dialer.check_queued_call('{\"user_id\": \"a11ce000-0000-4000-8000-000000000001\", \"recipient_number\": \"+14155550100\", \"scheduled_time\": \"not a time\"}', NULL)" 22007
 check "invalid input to a Rust function" \
-    "SELECT * FROM dialer.roll_billing_period(0, 0, 'weekly', 0)" 22023
+    "SELECT * FROM claim_due_calls(0)" 22023
 echo "1..$n"

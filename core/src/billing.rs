@@ -8,7 +8,7 @@
 //!   January 31 runs to February 28 (29 in a leap year), then to March 31.
 //!   Yearly periods anchored on February 29 end on February 28 in other years.
 
-use chrono::{DateTime, Months, Utc};
+use chrono::{DateTime, Datelike, Months, Utc};
 
 /// Minutes billed for a call of `seconds`.
 pub fn billed_minutes(seconds: i64) -> i64 {
@@ -47,6 +47,27 @@ fn nth_end(anchor: DateTime<Utc>, interval: Interval, n: u32) -> Option<DateTime
     anchor.checked_add_months(Months::new(interval.months().checked_mul(n)?))
 }
 
+/// The index `n >= 1` of the first period boundary counted from `anchor`
+/// that lies after `t`. Computed from the months between them, then
+/// corrected by at most a step or two: no loop over the periods in between,
+/// however old the anchor.
+fn first_boundary_after(
+    anchor: DateTime<Utc>,
+    interval: Interval,
+    t: DateTime<Utc>,
+) -> Option<u32> {
+    let months = (i64::from(t.year()) - i64::from(anchor.year())) * 12 + i64::from(t.month())
+        - i64::from(anchor.month());
+    let mut n = u32::try_from((months / i64::from(interval.months())).max(1)).ok()?;
+    while n > 1 && nth_end(anchor, interval, n - 1)? > t {
+        n -= 1;
+    }
+    while nth_end(anchor, interval, n)? <= t {
+        n = n.checked_add(1)?;
+    }
+    Some(n)
+}
+
 /// The period that follows one ending at `end`: the first boundary counted
 /// from `anchor` that lies after `end`.
 pub fn next_period(
@@ -54,18 +75,8 @@ pub fn next_period(
     end: DateTime<Utc>,
     interval: Interval,
 ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    // Start from an estimate and step to the first boundary after `end`.
-    let mut n = 1;
-    loop {
-        let next_end = nth_end(anchor, interval, n)?;
-        if next_end > end {
-            return Some((end, next_end));
-        }
-        n += 1;
-        if n > 100_000 {
-            return None;
-        }
-    }
+    let n = first_boundary_after(anchor, interval, end)?;
+    Some((end, nth_end(anchor, interval, n)?))
 }
 
 /// Moves a period that ended at or before `at` on until it covers `at`,
@@ -80,11 +91,64 @@ pub fn roll_forward(
     if end > at {
         return None;
     }
-    let mut period = next_period(anchor, end, interval)?;
-    while period.1 <= at {
-        period = next_period(anchor, period.1, interval)?;
+    let next = next_period(anchor, end, interval)?;
+    if next.1 > at {
+        return Some(next);
     }
-    Some(period)
+    let n = first_boundary_after(anchor, interval, at)?;
+    Some((
+        nth_end(anchor, interval, n - 1)?,
+        nth_end(anchor, interval, n)?,
+    ))
+}
+
+/// A subscription's billing periods, as its row describes them.
+#[derive(Debug, Clone, Copy)]
+pub struct Subscription {
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    /// Where its periods are counted from: the start of its first period.
+    pub anchor: DateTime<Utc>,
+    pub interval: Interval,
+    /// Active or trialing and not ending at period end: the periods after
+    /// the current one are its own even before a rollover has moved it on.
+    pub renews: bool,
+}
+
+impl Subscription {
+    /// The period of this subscription that covers `at`: its current
+    /// period; a later one if it renews (so that an active subscription
+    /// works between a period's end and the rollover run that moves it on);
+    /// and, if `earlier`, one before its current period, counted from the
+    /// anchor (where a late result of an old call is billed).
+    pub fn period_covering(
+        &self,
+        at: DateTime<Utc>,
+        earlier: bool,
+    ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        if self.period_start > self.period_end {
+            return None;
+        }
+        if self.period_start <= at && at < self.period_end {
+            return Some((self.period_start, self.period_end));
+        }
+        if at >= self.period_end {
+            return if self.renews {
+                roll_forward(self.anchor, self.period_end, self.interval, at)
+            } else {
+                None
+            };
+        }
+        if !earlier || at < self.anchor {
+            return None;
+        }
+        let (start, end) = if at < nth_end(self.anchor, self.interval, 1)? {
+            (self.anchor, nth_end(self.anchor, self.interval, 1)?)
+        } else {
+            roll_forward(self.anchor, self.anchor, self.interval, at)?
+        };
+        Some((start, end.min(self.period_start)))
+    }
 }
 
 #[cfg(test)]
@@ -168,5 +232,99 @@ mod tests {
         assert_eq!(Interval::parse("monthly"), Some(Interval::Monthly));
         assert_eq!(Interval::parse("yearly"), Some(Interval::Yearly));
         assert_eq!(Interval::parse("weekly"), None);
+    }
+
+    fn monthly(start: DateTime<Utc>, end: DateTime<Utc>, renews: bool) -> Subscription {
+        Subscription {
+            period_start: start,
+            period_end: end,
+            anchor: day(2027, 1, 31),
+            interval: Interval::Monthly,
+            renews,
+        }
+    }
+
+    #[test]
+    fn a_renewing_subscription_covers_the_periods_after_its_current_one() {
+        let sub = monthly(day(2027, 1, 31), day(2027, 2, 28), true);
+        assert_eq!(
+            sub.period_covering(day(2027, 2, 10), false),
+            Some((day(2027, 1, 31), day(2027, 2, 28)))
+        );
+        assert_eq!(
+            sub.period_covering(day(2027, 2, 28), false),
+            Some((day(2027, 2, 28), day(2027, 3, 31)))
+        );
+        assert_eq!(
+            sub.period_covering(day(2027, 6, 1), false),
+            Some((day(2027, 5, 31), day(2027, 6, 30)))
+        );
+        let ending = monthly(day(2027, 1, 31), day(2027, 2, 28), false);
+        assert_eq!(ending.period_covering(day(2027, 2, 28), false), None);
+    }
+
+    #[test]
+    fn earlier_periods_count_from_the_anchor_only_when_asked() {
+        let sub = monthly(day(2027, 3, 31), day(2027, 4, 30), true);
+        assert_eq!(sub.period_covering(day(2027, 2, 10), false), None);
+        assert_eq!(
+            sub.period_covering(day(2027, 2, 10), true),
+            Some((day(2027, 1, 31), day(2027, 2, 28)))
+        );
+        assert_eq!(
+            sub.period_covering(day(2027, 3, 1), true),
+            Some((day(2027, 2, 28), day(2027, 3, 31)))
+        );
+        assert_eq!(sub.period_covering(day(2026, 12, 1), true), None);
+        // An earlier period never reaches into the current one.
+        let moved = monthly(day(2027, 3, 15), day(2027, 4, 30), true);
+        assert_eq!(
+            moved.period_covering(day(2027, 3, 1), true),
+            Some((day(2027, 2, 28), day(2027, 3, 15)))
+        );
+    }
+
+    #[test]
+    fn an_ancient_anchor_rolls_at_once() {
+        let anchor = day(100, 1, 1);
+        let at = day(2027, 5, 20);
+        assert_eq!(
+            roll_forward(anchor, day(100, 2, 1), Interval::Monthly, at),
+            Some((day(2027, 5, 1), day(2027, 6, 1)))
+        );
+        assert_eq!(
+            roll_forward(anchor, day(100, 2, 1), Interval::Yearly, at),
+            Some((day(2027, 1, 1), day(2028, 1, 1)))
+        );
+        // The far edge of chrono's range is no period at all, not a panic.
+        let far = DateTime::<Utc>::MAX_UTC;
+        assert_eq!(
+            roll_forward(anchor, day(100, 2, 1), Interval::Monthly, far),
+            None
+        );
+    }
+
+    #[test]
+    fn a_period_that_ends_before_it_starts_covers_nothing() {
+        let sub = monthly(day(2027, 3, 31), day(2027, 3, 1), true);
+        assert_eq!(sub.period_covering(day(2027, 3, 15), true), None);
+    }
+
+    #[test]
+    fn rolling_matches_stepping_period_by_period() {
+        for (y, m, d) in [(2027, 1, 31), (2028, 2, 29), (2027, 3, 30), (2027, 12, 31)] {
+            let anchor = day(y, m, d);
+            for interval in [Interval::Monthly, Interval::Yearly] {
+                let mut period = next_period(anchor, anchor, interval).unwrap();
+                for _ in 0..40 {
+                    let next = next_period(anchor, period.1, interval).unwrap();
+                    assert_eq!(next.0, period.1);
+                    assert!(next.1 > next.0);
+                    let mid = next.0 + (next.1 - next.0) / 2;
+                    assert_eq!(roll_forward(anchor, anchor, interval, mid), Some(next));
+                    period = next;
+                }
+            }
+        }
     }
 }

@@ -155,8 +155,11 @@ SELECT is((SELECT (plan_name, calls_limit, calls_used, calls_reserved, calls_rem
           'alice sees her limits, what she used, what is reserved and what remains');
 SELECT is((SELECT (period_start, period_end)::text FROM compute_remaining_usage()),
           (date_trunc('month', now()), date_trunc('month', now()) + interval '1 month')::text, 'for her current period');
-SELECT is((SELECT count(*) FROM compute_remaining_usage(at => now() + interval '2 months')), 0::bigint,
+SELECT is((SELECT count(*) FROM compute_remaining_usage(at => now() - interval '2 months')), 0::bigint,
           'no row where no subscription covers the time');
+SELECT is((SELECT (period_start, calls_used)::text FROM compute_remaining_usage(at => now() + interval '2 months')),
+          (date_trunc('month', now()) + interval '2 months', 0)::text,
+          'a renewing subscription covers its later periods, with nothing used yet');
 SELECT throws_ok(format('SELECT * FROM compute_remaining_usage(%L)', :bob), '42501', NULL, 'alice cannot see bob''s usage');
 SELECT tests.as_admin();
 SELECT is((SELECT calls_used FROM compute_remaining_usage(:bob)), (SELECT calls_used::bigint FROM user_call_usage WHERE user_id = :bob),

@@ -193,8 +193,28 @@ UPDATE user_phone_numbers SET is_active = true WHERE id = '66666666-6666-4666-86
 SELECT tests.as_user(:carol);
 SELECT throws_ok($$SELECT enqueue_call('+14155550110')$$, 'PT402', NULL, 'a user without a subscription cannot queue');
 SELECT tests.as_user(:alice);
+SELECT throws_ok($$SELECT enqueue_call('+14155550110', scheduled_time => now() - interval '3 months')$$, 'PT402', NULL,
+                 'a call before the paid period is refused');
+-- A subscription that renews covers the periods after its current one, also
+-- before rollover_billing_periods() has moved it on; one that ends at period
+-- end does not.
+SELECT tests.as_owner();
+UPDATE user_subscriptions SET cancel_at_period_end = true WHERE user_id = :alice;
+SELECT tests.as_user(:alice);
 SELECT throws_ok($$SELECT enqueue_call('+14155550110', scheduled_time => now() + interval '3 months')$$, 'PT402', NULL,
-                 'a call after the paid period is refused');
+                 'a call after the last paid period is refused');
+SELECT tests.as_owner();
+UPDATE user_subscriptions SET cancel_at_period_end = false WHERE user_id = :alice;
+SELECT tests.as_user(:alice);
+SELECT lives_ok($$SELECT enqueue_call('+14155550110', scheduled_time => date_trunc('month', now()) + interval '3 months 1 day',
+                                      idempotency_key => 'next-periods')$$,
+                'a renewing subscription queues into a later period');
+SELECT is((SELECT (period_start, calls_reserved)::text
+           FROM compute_remaining_usage(at => date_trunc('month', now()) + interval '3 months 1 day')),
+          (date_trunc('month', now()) + interval '3 months', 1)::text,
+          'where it is reserved, not in the current period');
+SELECT lives_ok($$SELECT cancel_call((SELECT id FROM call_queue WHERE idempotency_key = 'next-periods'))$$,
+                'and it can be canceled there');
 SELECT tests.as_owner();
 UPDATE user_subscriptions SET status = 'trialing' WHERE user_id = :alice;
 SELECT tests.as_user(:alice);
@@ -275,7 +295,7 @@ SELECT throws_ok($$UPDATE call_queue SET template_id = '88888888-8888-4888-8888-
                    custom_variables = '{"party_size": 1}' WHERE id = '99999999-9999-4999-8999-000000000020'$$,
                  '22023', 'custom_variables.patient_name is required by the template',
                  'a direct UPDATE with missing variables is refused');
-SELECT throws_ok($$UPDATE call_queue SET scheduled_time = now() + interval '5 years'
+SELECT throws_ok($$UPDATE call_queue SET scheduled_time = now() - interval '5 years'
                    WHERE id = '99999999-9999-4999-8999-000000000020'$$, 'PT402', NULL,
                  'a direct UPDATE cannot move a call out of the paid period');
 SELECT is(tests.affected($$UPDATE call_queue SET recipient_number = '+1 (212) 555-0121'
