@@ -7,6 +7,7 @@ use crate::errors::{raise, spi};
 use crate::identity::{caller_is_privileged, current_identity};
 use crate::plans;
 use pg_dialer_core::error::DialerError;
+use pg_dialer_core::json;
 use pg_dialer_core::params::TemplateParams;
 use pg_dialer_core::phone::{parse_e164, PhoneNumber};
 use pg_dialer_core::routing::{
@@ -98,7 +99,7 @@ fn load_numbers(
         "SELECT array_agg(id), array_agg(phone_id), array_agg(full_number),
                 array_agg(country_code), array_agg(area_code), array_agg(last_used)
          FROM (SELECT DISTINCT ON (n.id) n.id, n.phone_id, n.full_number, n.country_code, n.area_code,
-                      (extract(epoch FROM n.last_used_at) * 1e6)::bigint AS last_used
+                      least(greatest(extract(epoch FROM n.last_used_at) * 1e6, -9e18), 9e18)::bigint AS last_used
                FROM (SELECT * FROM public.provider_phone_numbers
                      WHERE provider_id = $1 AND is_active AND country_code = ANY ($2) AND area_code = ANY ($3)
                      UNION ALL
@@ -196,15 +197,18 @@ impl NumberSource<Uuid, ProviderNumber> for TieredNumbers<'_, '_> {
         recipient: &PhoneNumber,
     ) -> &[NumberCandidate<ProviderNumber>] {
         const TIERS: [&str; 3] = [
-            "SELECT id, phone_id, full_number, country_code, area_code, (extract(epoch FROM last_used_at) * 1e6)::bigint
+            "SELECT id, phone_id, full_number, country_code, area_code,
+                    least(greatest(extract(epoch FROM last_used_at) * 1e6, -9e18), 9e18)::bigint
              FROM public.provider_phone_numbers
              WHERE provider_id = $1 AND is_active AND country_code = $2 AND area_code = ANY ($3)
              ORDER BY last_used_at NULLS FIRST, id LIMIT 1",
-            "SELECT id, phone_id, full_number, country_code, area_code, (extract(epoch FROM last_used_at) * 1e6)::bigint
+            "SELECT id, phone_id, full_number, country_code, area_code,
+                    least(greatest(extract(epoch FROM last_used_at) * 1e6, -9e18), 9e18)::bigint
              FROM public.provider_phone_numbers
              WHERE provider_id = $1 AND is_active AND country_code = $2 AND $3::text[] IS NOT NULL
              ORDER BY last_used_at NULLS FIRST, id LIMIT 1",
-            "SELECT id, phone_id, full_number, country_code, area_code, (extract(epoch FROM last_used_at) * 1e6)::bigint
+            "SELECT id, phone_id, full_number, country_code, area_code,
+                    least(greatest(extract(epoch FROM last_used_at) * 1e6, -9e18), 9e18)::bigint
              FROM public.provider_phone_numbers
              WHERE provider_id = $1 AND is_active AND $2::text IS NOT NULL AND $3::text[] IS NOT NULL
              ORDER BY last_used_at NULLS FIRST, id LIMIT 1",
@@ -393,7 +397,9 @@ fn route_one(
     }
 }
 
-/// A due call, with what routing and the worker need.
+/// A due call, with what routing and the worker need, and what it is
+/// checked against again before it goes out: a call goes out only as it
+/// would be queued now.
 struct DueCall {
     id: Uuid,
     user_id: Uuid,
@@ -405,23 +411,43 @@ struct DueCall {
     assistant_id: Option<Uuid>,
     voice_id: Option<Uuid>,
     external_voice_id: Option<String>,
-    params: Option<serde_json::Value>,
-    params_order: Option<serde_json::Value>,
-    variables: Option<serde_json::Value>,
+    /// The template's params and order and the call's variables, as text:
+    /// parsed with the size and depth caps, so that an odd row ends its own
+    /// call and nobody else's claim.
+    params: Option<String>,
+    params_order: Option<String>,
+    variables: Option<String>,
     template_provider: Option<Uuid>,
     voice_provider: Option<Uuid>,
     caller_active: bool,
     /// `None` when the call has no voice.
     voice_active: Option<bool>,
+    voice_premium: bool,
+    /// Its template is another user's and no longer public.
+    template_withdrawn: bool,
+    /// Its caller number is no longer its user's.
+    caller_not_owned: bool,
+    /// A subscription period covers the call's time.
+    billable: bool,
+    plan_premium_voices: bool,
+    plan_number_types: Vec<String>,
 }
 
 impl DueCall {
     /// Why the call can never be placed as it is, if it cannot: its caller
-    /// number, template and voice were checked when it was queued, and may
-    /// have changed since.
+    /// number, template, voice and subscription were checked when it was
+    /// queued, and may have changed since (the SQL of `broken!`).
     fn never_routable(&self) -> Option<String> {
+        if self.caller_not_owned {
+            return Some("cannot be placed: its caller number is no longer its user's".into());
+        }
         if self.caller_number_id.is_some() && !self.caller_active {
             return Some("cannot be placed: its caller number is no longer active".into());
+        }
+        if self.template_withdrawn {
+            return Some(
+                "cannot be placed: its template is no longer available to its user".into(),
+            );
         }
         if self.voice_active == Some(false) {
             return Some("cannot be placed: its voice is no longer available".into());
@@ -433,13 +459,44 @@ impl DueCall {
                 ));
             }
         }
-        match (&self.caller, self.pinned_provider) {
-            (Some(caller), Some(pinned)) if caller.provider != pinned => Some(format!(
-                "cannot be placed: its caller number now belongs to provider {} but its template or voice to provider {pinned}",
-                caller.provider
-            )),
-            _ => None,
+        if let (Some(caller), Some(pinned)) = (&self.caller, self.pinned_provider) {
+            if caller.provider != pinned {
+                return Some(format!(
+                    "cannot be placed: its caller number now belongs to provider {} but its template or voice to provider {pinned}",
+                    caller.provider
+                ));
+            }
         }
+        if !self.billable {
+            return Some("cannot be placed: no subscription period covers its time".into());
+        }
+        if self.voice_premium && !self.plan_premium_voices {
+            return Some("cannot be placed: its voice is premium and its plan does not include premium voices".into());
+        }
+        None
+    }
+
+    /// The variables the call goes out with (the template's defaults, then
+    /// its own), checked as when it was queued: its recipient's kind against
+    /// its plan, its variables against the template as it is now.
+    fn checked_variables(
+        &self,
+        recipient: &PhoneNumber,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, DialerError> {
+        let mut allowed = self.plan_number_types.clone();
+        allowed.extend(crate::settings::allowed_number_types());
+        recipient.check_cost("recipient_number", &allowed)?;
+        let parse = |field: &str, text: &Option<String>| {
+            text.as_deref()
+                .map(|t| json::parse(field, t, json::MAX_FIELD_BYTES))
+                .transpose()
+        };
+        let params = TemplateParams::parse(
+            parse("template params", &self.params)?.as_ref(),
+            parse("template params_order", &self.params_order)?.as_ref(),
+        )?;
+        let own = params.check(parse("custom_variables", &self.variables)?.as_ref())?;
+        Ok(params.merged(&own))
     }
 }
 
@@ -536,10 +593,12 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
         if claimed.len() >= usize::try_from(batch_size).unwrap_or(0) || !router.has_capacity() {
             break;
         }
-        let recipient = match recipient {
-            Ok(r) => r,
+        check_for_interrupts!();
+        let checked = recipient.and_then(|r| Ok((call.checked_variables(&r)?, r)));
+        let (variables, recipient) = match checked {
+            Ok(checked) => checked,
             Err(err) => {
-                unroutable.push((call.id, err.message));
+                unroutable.push((call.id, format!("cannot be placed: {}", err.message)));
                 continue;
             }
         };
@@ -551,12 +610,6 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
             call.pinned_provider,
         ) else {
             continue;
-        };
-        let params = TemplateParams::parse(call.params.as_ref(), call.params_order.as_ref())
-            .unwrap_or_default();
-        let own = match &call.variables {
-            Some(serde_json::Value::Object(map)) => map.clone(),
-            _ => serde_json::Map::new(),
         };
         claimed.push((
             call.id,
@@ -572,7 +625,7 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
             call.assistant_id,
             call.voice_id,
             call.external_voice_id,
-            JsonB(serde_json::Value::Object(params.merged(&own))),
+            JsonB(serde_json::Value::Object(variables)),
         ));
     }
 
@@ -620,19 +673,32 @@ fn providers_with_numbers(client: &SpiClient<'_>, open: &[Uuid]) -> Result<Vec<U
     .collect()
 }
 
-/// The select list and joins of a due call, as `DueCall` reads them.
+/// The select list and joins of a due call, as `DueCall` reads them: what
+/// the call uses as it is now, and the plan of the period it is billed to
+/// (dialer.billing_period(), earlier periods included: a call queued in a
+/// past period is placed and billed there).
 macro_rules! due_calls {
     ($where:expr) => {
         concat!(
-            "SELECT q.id, q.user_id, q.recipient_number, coalesce(q.retry_count, 0) + 1,
+            "SELECT q.id, q.user_id, q.recipient_number, least(coalesce(q.retry_count, 0)::bigint + 1, 2147483647)::int,
                     q.caller_number_id, cn.provider_id, cn.phone_id, cn.full_number,
                     coalesce(t.provider_id, v.provider_id),
-                    t.assistant_id, v.id, v.voice_id, t.params, t.params_order, q.custom_variables,
-                    t.provider_id, v.provider_id, coalesce(cn.is_active, false), v.is_active
+                    t.assistant_id, v.id, v.voice_id, t.params::text, t.params_order::text, q.custom_variables::text,
+                    t.provider_id, v.provider_id, coalesce(cn.is_active, false), v.is_active,
+                    coalesce(v.is_premium, false), t.id IS NOT NULL AND t.created_by IS DISTINCT FROM q.user_id
+                        AND NOT coalesce(t.is_public, false),
+                    q.caller_number_id IS NOT NULL AND cn.user_id IS DISTINCT FROM q.user_id,
+                    bp.subscription_id IS NOT NULL,
+                    coalesce(bpp.features -> 'premium_voices' = 'true'::jsonb, false),
+                    CASE WHEN jsonb_typeof(bpp.features -> 'allowed_number_types') = 'array'
+                         THEN ARRAY(SELECT jsonb_array_elements_text(bpp.features -> 'allowed_number_types')) END
              FROM public.call_queue q
              LEFT JOIN public.user_phone_numbers cn ON cn.id = q.caller_number_id
              LEFT JOIN public.call_templates t ON t.id = q.template_id
              LEFT JOIN public.voice_options v ON v.id = coalesce(q.voice_id, t.voice_id)
+             LEFT JOIN LATERAL dialer.billing_period(q.user_id, coalesce(q.scheduled_time, q.created_at), true)
+                 AS bp ON true
+             LEFT JOIN public.subscription_plans bpp ON bpp.id = bp.plan_id
              WHERE q.status = 'queued' AND (q.scheduled_time <= now() OR q.scheduled_time IS NULL)
                AND ",
             $where,
@@ -644,14 +710,19 @@ macro_rules! due_calls {
     };
 }
 
-/// Whether a queued call's caller number, template and voice no longer let
-/// it be placed (`DueCall::never_routable` says why).
+/// Whether a queued call can no longer be placed as it is, by what SQL can
+/// tell (`DueCall::never_routable` says why; the checks only Rust can make,
+/// on its recipient and variables, run on the calls routed).
 macro_rules! broken {
     () => {
         "((q.caller_number_id IS NOT NULL AND NOT coalesce(cn.is_active, false))
+          OR (q.caller_number_id IS NOT NULL AND cn.user_id IS DISTINCT FROM q.user_id)
+          OR (t.id IS NOT NULL AND t.created_by IS DISTINCT FROM q.user_id AND NOT coalesce(t.is_public, false))
           OR (v.id IS NOT NULL AND NOT coalesce(v.is_active, false))
           OR t.provider_id <> v.provider_id
-          OR cn.provider_id <> coalesce(t.provider_id, v.provider_id))"
+          OR cn.provider_id <> coalesce(t.provider_id, v.provider_id)
+          OR bp.subscription_id IS NULL
+          OR (coalesce(v.is_premium, false) AND NOT coalesce(bpp.features -> 'premium_voices' = 'true'::jsonb, false)))"
     };
 }
 
@@ -707,6 +778,7 @@ fn load_due_calls(
 fn read_due_calls(rows: pgrx::spi::SpiTupleTable<'_>) -> Result<Vec<DueCall>, SpiError> {
     let mut calls = Vec::with_capacity(rows.len());
     for row in rows {
+        check_for_interrupts!();
         let caller_provider: Option<Uuid> = row.get(6)?;
         calls.push(DueCall {
             id: row.get(1)?.expect("id is not null"),
@@ -723,13 +795,19 @@ fn read_due_calls(rows: pgrx::spi::SpiTupleTable<'_>) -> Result<Vec<DueCall>, Sp
             assistant_id: row.get(10)?,
             voice_id: row.get(11)?,
             external_voice_id: row.get(12)?,
-            params: row.get::<JsonB>(13)?.map(|j| j.0),
-            params_order: row.get::<JsonB>(14)?.map(|j| j.0),
-            variables: row.get::<JsonB>(15)?.map(|j| j.0),
+            params: row.get(13)?,
+            params_order: row.get(14)?,
+            variables: row.get(15)?,
             template_provider: row.get(16)?,
             voice_provider: row.get(17)?,
             caller_active: row.get::<bool>(18)?.unwrap_or(false),
             voice_active: row.get::<bool>(19)?,
+            voice_premium: row.get::<bool>(20)?.unwrap_or(false),
+            template_withdrawn: row.get::<bool>(21)?.unwrap_or(false),
+            caller_not_owned: row.get::<bool>(22)?.unwrap_or(false),
+            billable: row.get::<bool>(23)?.unwrap_or(false),
+            plan_premium_voices: row.get::<bool>(24)?.unwrap_or(false),
+            plan_number_types: row.get::<Vec<String>>(25)?.unwrap_or_default(),
         });
     }
     Ok(calls)

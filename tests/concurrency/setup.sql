@@ -20,8 +20,14 @@ SELECT p.id, p.name || '-' || n, '1', a.area, '55501' || lpad((p.priority * 10 +
 FROM call_service_providers p, generate_series(1, 3) n,
      LATERAL (SELECT (ARRAY['415', '212', '646'])[n] AS area) a;
 
--- 300 due calls of another user, queued directly by the owner.
+-- 300 due calls of another user on an unlimited plan, queued directly by
+-- the owner.
 INSERT INTO auth.users (id, email) VALUES ('c0c0c0c0-0000-4000-8000-000000000002', 'bulk@example.com');
+INSERT INTO subscription_plans (id, name, price, "interval", call_limit)
+    VALUES ('c0c0c0c0-0000-4000-8000-0000000000a2', 'Unlimited', 99, 'monthly', NULL);
+INSERT INTO user_subscriptions (user_id, plan_id, status, current_period_start, current_period_end)
+    VALUES ('c0c0c0c0-0000-4000-8000-000000000002', 'c0c0c0c0-0000-4000-8000-0000000000a2', 'active',
+            now() - interval '1 day', now() + interval '29 days');
 INSERT INTO call_queue (user_id, recipient_number, status, scheduled_time)
 SELECT 'c0c0c0c0-0000-4000-8000-000000000002', '+1415555' || lpad(g::text, 4, '0'), 'queued',
        now() - interval '1 hour' + g * interval '1 second'
