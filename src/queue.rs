@@ -204,8 +204,8 @@ fn check_with(
                     template_public: r.get::<bool>(7)?.unwrap_or(false),
                     template_owner: r.get(8)?,
                     template_provider: r.get(9)?,
-                    template_params: r.get::<JsonB>(10)?.map(|j| j.0),
-                    template_params_order: r.get::<JsonB>(11)?.map(|j| j.0),
+                    template_params: r.get(10)?,
+                    template_params_order: r.get(11)?,
                     voice_id: r.get(12)?,
                     voice_active: r.get::<bool>(13)?.unwrap_or(false),
                     voice_premium: r.get::<bool>(14)?.unwrap_or(false),
@@ -305,17 +305,19 @@ fn check_with(
                 "template {template_id} not found"
             )));
         }
-        let params = TemplateParams::parse(
-            lookups.template_params.as_ref(),
-            lookups.template_params_order.as_ref(),
-        )
-        .map_err(|err| {
-            DialerError::invalid(format!(
-                "template {} has invalid params: {}",
-                quoted(name),
-                err.message
-            ))
-        })?;
+        let params = json::parse_field("params", lookups.template_params.as_deref())
+            .and_then(|params| {
+                let order =
+                    json::parse_field("params_order", lookups.template_params_order.as_deref())?;
+                TemplateParams::parse(params.as_ref(), order.as_ref())
+            })
+            .map_err(|err| {
+                DialerError::invalid(format!(
+                    "template {} has invalid params: {}",
+                    quoted(name),
+                    err.message
+                ))
+            })?;
         params.check(variables)?;
         if let Some(provider) = &lookups.template_provider {
             providers.push(("template", provider));
@@ -359,7 +361,7 @@ fn check_with(
 const LOOKUPS: &str = "
     SELECT dialer.lock_user($1::uuid), now()::text,
            cn.user_id::text, cn.provider_id::text, coalesce(cn.is_active, false),
-           t.name, coalesce(t.is_public, false), t.created_by::text, t.provider_id::text, t.params, t.params_order,
+           t.name, coalesce(t.is_public, false), t.created_by::text, t.provider_id::text, t.params::text, t.params_order::text,
            v.id::text, coalesce(v.is_active, false), coalesce(v.is_premium, false), v.provider_id::text,
            t.voice_id::text
     FROM (SELECT 1) AS one
@@ -420,8 +422,10 @@ struct Lookups {
     template_public: bool,
     template_owner: Option<String>,
     template_provider: Option<String>,
-    template_params: Option<Value>,
-    template_params_order: Option<Value>,
+    /// As text: parsed with the caps, so that an odd row a DBA wrote is a
+    /// clear 22023 naming the template.
+    template_params: Option<String>,
+    template_params_order: Option<String>,
     voice_id: Option<String>,
     voice_active: bool,
     voice_premium: bool,

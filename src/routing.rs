@@ -486,16 +486,12 @@ impl DueCall {
         let mut allowed = self.plan_number_types.clone();
         allowed.extend(crate::settings::allowed_number_types());
         recipient.check_cost("recipient_number", &allowed)?;
-        let parse = |field: &str, text: &Option<String>| {
-            text.as_deref()
-                .map(|t| json::parse(field, t, json::MAX_FIELD_BYTES))
-                .transpose()
-        };
         let params = TemplateParams::parse(
-            parse("template params", &self.params)?.as_ref(),
-            parse("template params_order", &self.params_order)?.as_ref(),
+            json::parse_field("template params", self.params.as_deref())?.as_ref(),
+            json::parse_field("template params_order", self.params_order.as_deref())?.as_ref(),
         )?;
-        let own = params.check(parse("custom_variables", &self.variables)?.as_ref())?;
+        let own = params
+            .check(json::parse_field("custom_variables", self.variables.as_deref())?.as_ref())?;
         Ok(params.merged(&own))
     }
 }

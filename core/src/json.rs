@@ -36,6 +36,12 @@ pub fn parse(field: &str, text: &str, max_bytes: usize) -> Result<Value, DialerE
     })
 }
 
+/// A JSON field of a row, read as text (NULL is `None`), with the caps of a
+/// field: a value a DBA wrote beyond them is an error naming the field.
+pub fn parse_field(field: &str, text: Option<&str>) -> Result<Option<Value>, DialerError> {
+    text.map(|t| parse(field, t, MAX_FIELD_BYTES)).transpose()
+}
+
 /// The size of `value` as JSON text, to hold a field to `max_bytes`.
 pub fn check_size(field: &str, value: &Value, max_bytes: usize) -> Result<(), DialerError> {
     let size = serde_json::to_string(value)

@@ -198,6 +198,17 @@ UPDATE call_queue SET status = 'canceled' WHERE status IN ('queued', 'in-progres
 UPDATE provider_phone_numbers SET last_used_at = NULL;
 UPDATE provider_phone_numbers SET is_active = false WHERE id = '55555555-5555-4555-8555-000000000009';
 
+-- A template a DBA wrote beyond the caps is a clear 22023 for its user.
+SET LOCAL session_replication_role = replica;
+INSERT INTO call_templates (id, name, is_public, created_by, params)
+VALUES ('88888888-8888-4888-8888-0000000000d8', 'Odd', false, :alice, '{"n": {"type": "number", "default": 1e400}}');
+SET LOCAL session_replication_role = origin;
+SELECT tests.as_user(:alice);
+SELECT throws_ok($$SELECT enqueue_call('+14155550197', template_id => '88888888-8888-4888-8888-0000000000d8')$$, '22023',
+                 'template "Odd" has invalid params: params holds a number beyond the range of a double precision float',
+                 'a template with a number beyond a double is refused when used, naming it');
+SELECT tests.as_owner();
+
 ---------------------------------------------------------------- a call goes out as it would be queued now (class 3)
 INSERT INTO voice_options (id, provider_id, voice_id, name, gender, language, is_active, is_premium)
 VALUES ('77777777-7777-4777-8777-0000000000e1', :provider, 'studio', 'Studio', 'female', 'en-US', true, true);
