@@ -6,7 +6,9 @@
 #     a provider past its concurrency limit;
 #   - the same webhook delivered from many connections is recorded once;
 #   - rollover_billing_periods() run from several connections at once moves
-#     every period on exactly once.
+#     every period on exactly once;
+#   - calls that can never be placed, or that wait for a provider without
+#     numbers, keep no other tenant's calls from being claimed.
 # Needs PGHOST/PGPORT/PGUSER of a running cluster with pg_dialer installed.
 # Prints TAP.
 set -euo pipefail
@@ -74,6 +76,50 @@ check "each has exactly one usage row for its new period" 60 \
     "$(q "SELECT count(*) FROM (SELECT s.id FROM user_subscriptions s JOIN user_call_usage u
           ON u.subscription_id = s.id AND u.billing_period_start = s.current_period_start
           WHERE s.user_id::text LIKE 'c0c0c0c0-0000-4000-9000-%' GROUP BY s.id HAVING count(*) = 1) x")"
+
+# Claim starvation: a tenant's calls that can never be placed (its caller
+# number moved to another provider than its template's), and calls waiting
+# for a provider without numbers, all older than everyone else's, while 4
+# workers claim at once.
+hostile="'c0c0c0c0-0000-4000-8000-000000000003'"
+q "UPDATE call_queue SET status = 'canceled' WHERE status IN ('queued', 'in-progress'); TRUNCATE claim_log;
+   INSERT INTO auth.users (id, email) VALUES ($hostile, 'hostile@example.com');
+   INSERT INTO user_subscriptions (user_id, plan_id, status, current_period_start, current_period_end)
+   VALUES ($hostile, 'c0c0c0c0-0000-4000-8000-0000000000a2', 'active', now() - interval '1 day', now() + interval '29 days');
+   INSERT INTO call_service_providers (id, name, type, concurrency_limit, priority)
+   VALUES ('c0c0c0c0-0000-4000-8000-0000000000b5', 'P5 without numbers', 'voice', 50, 5);
+   INSERT INTO user_phone_numbers (id, user_id, provider_id, country_code, area_code, phone_number, full_number)
+   VALUES ('c0c0c0c0-0000-4000-8000-0000000000c1', $hostile, 'c0c0c0c0-0000-4000-8000-0000000000b1',
+           '1', '415', '5550177', '+14155550177');
+   INSERT INTO call_templates (id, name, created_by, provider_id) VALUES
+       ('c0c0c0c0-0000-4000-8000-0000000000d1', 'On P1', $hostile, 'c0c0c0c0-0000-4000-8000-0000000000b1'),
+       ('c0c0c0c0-0000-4000-8000-0000000000d5', 'On P5', $hostile, 'c0c0c0c0-0000-4000-8000-0000000000b5');
+   INSERT INTO call_queue (user_id, recipient_number, caller_number_id, template_id, scheduled_time)
+   SELECT $hostile, '+1415556' || lpad(g::text, 4, '0'), 'c0c0c0c0-0000-4000-8000-0000000000c1',
+          'c0c0c0c0-0000-4000-8000-0000000000d1', now() - interval '3 hours' + g * interval '1 second'
+   FROM generate_series(1, 60) g;
+   INSERT INTO call_queue (user_id, recipient_number, template_id, scheduled_time)
+   SELECT $hostile, '+1415557' || lpad(g::text, 4, '0'), 'c0c0c0c0-0000-4000-8000-0000000000d5',
+          now() - interval '2 hours' + g * interval '1 second'
+   FROM generate_series(1, 60) g;
+   UPDATE user_phone_numbers SET provider_id = 'c0c0c0c0-0000-4000-8000-0000000000b2'
+   WHERE id = 'c0c0c0c0-0000-4000-8000-0000000000c1';
+   INSERT INTO call_queue (user_id, recipient_number, scheduled_time)
+   SELECT 'c0c0c0c0-0000-4000-8000-000000000002', '+1415558' || lpad(g::text, 4, '0'),
+          now() - interval '1 hour' + g * interval '1 second'
+   FROM generate_series(1, 100) g;" >/dev/null
+bench "4 workers claim behind 120 calls that cannot go out now" -c 4 -j 2 -t 60 -f claim.pgbench
+check "every other tenant's call was claimed, none twice" "100|100" \
+    "$(q "SELECT count(*), count(DISTINCT l.call_queue_id) FROM claim_log l JOIN call_queue q ON q.id = l.call_queue_id
+          WHERE q.user_id = 'c0c0c0c0-0000-4000-8000-000000000002'")"
+check "the calls that can never be placed failed, saying why" 60 \
+    "$(q "SELECT count(*) FROM call_queue WHERE user_id = $hostile AND status = 'failed'
+          AND last_error LIKE 'cannot be placed: its caller number now belongs to provider %'")"
+check "the calls waiting for a provider without numbers wait, unclaimed" "60|0" \
+    "$(q "SELECT count(*) FILTER (WHERE status = 'queued'),
+                 (SELECT count(*) FROM claim_log l JOIN call_queue c ON c.id = l.call_queue_id WHERE c.user_id = $hostile)
+          FROM call_queue WHERE user_id = $hostile AND template_id = 'c0c0c0c0-0000-4000-8000-0000000000d5'")"
+check "no provider is over its limit" "" "$(q "SELECT assert_limits()")"
 
 dropdb "$db"
 echo "1..$n"
