@@ -7,6 +7,13 @@
 -- here belong to the extension: DROP EXTENSION removes them again, and
 -- pg_restore recreates them with CREATE EXTENSION.
 
+-- The extension is registered in schema extensions, where Supabase keeps
+-- its extensions (its linter warns of one in public); its helpers are in
+-- dialer, the data model and the API in public. CREATE EXTENSION puts
+-- extensions first on the search_path: public goes first for the rest of this
+-- script, so that what is not qualified lands in public, as in 0.1.0.
+SELECT pg_catalog.set_config('search_path', 'public, ' || pg_catalog.current_setting('search_path'), true);
+
 DO $bootstrap$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'anon') THEN

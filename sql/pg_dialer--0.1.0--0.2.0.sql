@@ -652,6 +652,28 @@ END
 $$;
 
 ---------------------------------------------------------------------------
+-- The extension is registered in schema extensions, not public (Supabase's
+-- linter: extension_in_public); what it installs stays where it is. A fresh
+-- install gets the schema from the control file, which creates it if needed
+-- without making it a member. A non-relocatable extension has no ALTER
+-- EXTENSION ... SET SCHEMA, so the update moves its record itself.
+---------------------------------------------------------------------------
+DO $move$
+BEGIN
+    IF to_regnamespace('extensions') IS NULL THEN
+        CREATE SCHEMA extensions;
+        ALTER EXTENSION pg_dialer DROP SCHEMA extensions;
+    END IF;
+END
+$move$;
+UPDATE pg_catalog.pg_depend SET refobjid = 'extensions'::regnamespace
+WHERE classid = 'pg_catalog.pg_extension'::regclass
+  AND objid = (SELECT oid FROM pg_catalog.pg_extension WHERE extname = 'pg_dialer')
+  AND refclassid = 'pg_catalog.pg_namespace'::regclass
+  AND refobjid = (SELECT extnamespace FROM pg_catalog.pg_extension WHERE extname = 'pg_dialer');
+UPDATE pg_catalog.pg_extension SET extnamespace = 'extensions'::regnamespace WHERE extname = 'pg_dialer';
+
+---------------------------------------------------------------------------
 -- Last: the baseline takes what this update changed.
 ---------------------------------------------------------------------------
 SELECT dialer.schema_update_end();

@@ -148,8 +148,8 @@ mod tests {
             None
         );
         assert_eq!(
-            roll("2027-01-31", "infinity", "monthly", "294276-12-31"),
-            None
+            roll("2027-01-31", "infinity", "monthly", "294276-12-31").as_deref(),
+            Some("2027-01-31 00:00:00+00 .. infinity")
         );
         assert_eq!(
             roll("2027-03-31", "2027-02-28", "monthly", "2027-03-01"),

@@ -40,6 +40,7 @@ WITH ext AS (
     SELECT s.oid, s.nspowner, s.nspacl, quote_ident(s.nspname) AS name
     FROM pg_namespace s
     WHERE s.oid IN (SELECT objid FROM members WHERE classid = 'pg_namespace'::regclass)
+       OR s.oid = (SELECT extnamespace FROM ext)
 ), grants AS (
     SELECT 'table ' || r.name AS object, r.relacl AS acl,
            acldefault(CASE WHEN r.relkind = 'S' THEN 's' ELSE 'r' END::"char", r.relowner) AS dflt

@@ -36,6 +36,13 @@ SELECT is_empty($$
     WHERE p.prosecdef AND (has_function_privilege('anon', p.oid, 'EXECUTE')
                            OR has_function_privilege('authenticated', p.oid, 'EXECUTE'))$$,
     'no SECURITY DEFINER function of pg_dialer is executable by anon or authenticated (Supabase lints 0028, 0029)');
+SELECT is_empty($$SELECT extname FROM pg_extension WHERE extnamespace = 'public'::regnamespace AND extname = 'pg_dialer'$$,
+                'pg_dialer is not registered in schema public (Supabase lint 0014, extension_in_public)');
+SELECT is((SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_dialer'), 'extensions',
+          'but in schema extensions, where Supabase keeps extensions');
+SELECT is((SELECT count(*) FROM pg_proc WHERE pronamespace = 'extensions'::regnamespace
+           AND oid IN (SELECT objid FROM pg_depend WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_dialer'))),
+          0::bigint, 'while what it installs stays in public and dialer');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -6,8 +6,10 @@ SELECT * FROM no_plan();
 
 SELECT is((SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'uuid-ossp'), 'extensions',
           'uuid-ossp stayed in schema extensions');
-SELECT is((SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_dialer'), 'public',
-          'pg_dialer is installed in public');
+SELECT is((SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_dialer'), 'extensions',
+          'pg_dialer is registered in schema extensions, like Supabase''s extensions');
+SELECT is((SELECT pronamespace::regnamespace::text FROM pg_proc WHERE proname = 'enqueue_call'), 'public',
+          'its API is in public, for PostgREST');
 
 -- The existing auth objects are the ones used, not copies.
 SELECT is((SELECT array_agg(what ORDER BY what) FROM public.before_install b
