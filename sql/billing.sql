@@ -23,10 +23,13 @@ $$;
 -- dialer.subscription_period() (Rust) decides for each subscription: an
 -- active or trialing subscription covers its current period and, unless it
 -- ends at period end, the ones after it, also before rollover_billing_periods()
--- has moved it on. With `earlier`, any subscription also covers its earlier
--- periods, counted from its anchor: a result or a retry of a call queued in a
--- past period is billed there, while the quota never counts into the past.
-CREATE FUNCTION dialer.billing_period(user_id uuid, at timestamptz, earlier boolean DEFAULT false)
+-- has moved it on. With `earlier`, a subscription also covers its earlier
+-- periods, counted from its anchor (a claim places, and bills there, a call
+-- queued in a period that has since ended). With `ended`, canceled and
+-- past_due subscriptions count too, for what they covered: settlement bills a
+-- result of a call already placed, whatever became of the subscription since.
+CREATE FUNCTION dialer.billing_period(user_id uuid, at timestamptz, earlier boolean DEFAULT false,
+                                      ended boolean DEFAULT false)
     RETURNS TABLE (subscription_id uuid, plan_id uuid, period_start timestamptz, period_end timestamptz)
     LANGUAGE sql STABLE PARALLEL SAFE
     SET search_path = ''
@@ -40,7 +43,7 @@ AS $$
         sub.status IN ('active', 'trialing') AND NOT coalesce(sub.cancel_at_period_end, false),
         billing_period.earlier, billing_period.at) AS per
     WHERE sub.user_id = billing_period.user_id
-      AND (sub.status IN ('active', 'trialing') OR billing_period.earlier)
+      AND (sub.status IN ('active', 'trialing') OR billing_period.ended)
     ORDER BY sub.status IN ('active', 'trialing') DESC, per.period_end DESC, sub.id
     LIMIT 1
 $$;
@@ -79,7 +82,7 @@ BEGIN
         IF FOUND THEN
             RETURN u;
         END IF;
-        SELECT * INTO s FROM dialer.billing_period(usage_row.user_id, at, true);
+        SELECT * INTO s FROM dialer.billing_period(usage_row.user_id, at, earlier => true, ended => true);
         IF NOT FOUND THEN
             RETURN NULL;
         END IF;

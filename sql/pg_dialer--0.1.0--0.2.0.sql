@@ -476,7 +476,8 @@ IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'subscription_period_wrapper';
 
-CREATE FUNCTION dialer.billing_period(user_id uuid, at timestamptz, earlier boolean DEFAULT false)
+CREATE FUNCTION dialer.billing_period(user_id uuid, at timestamptz, earlier boolean DEFAULT false,
+                                      ended boolean DEFAULT false)
     RETURNS TABLE (subscription_id uuid, plan_id uuid, period_start timestamptz, period_end timestamptz)
     LANGUAGE sql STABLE PARALLEL SAFE
     SET search_path = ''
@@ -490,7 +491,7 @@ AS $$
         sub.status IN ('active', 'trialing') AND NOT coalesce(sub.cancel_at_period_end, false),
         billing_period.earlier, billing_period.at) AS per
     WHERE sub.user_id = billing_period.user_id
-      AND (sub.status IN ('active', 'trialing') OR billing_period.earlier)
+      AND (sub.status IN ('active', 'trialing') OR billing_period.ended)
     ORDER BY sub.status IN ('active', 'trialing') DESC, per.period_end DESC, sub.id
     LIMIT 1
 $$;
@@ -507,11 +508,11 @@ $$;
 
 REVOKE EXECUTE ON FUNCTION
     dialer.subscription_period(timestamptz, timestamptz, timestamptz, text, boolean, boolean, timestamptz),
-    dialer.billing_period(uuid, timestamptz, boolean), dialer.period_usage(uuid, timestamptz)
+    dialer.billing_period(uuid, timestamptz, boolean, boolean), dialer.period_usage(uuid, timestamptz)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     dialer.subscription_period(timestamptz, timestamptz, timestamptz, text, boolean, boolean, timestamptz),
-    dialer.billing_period(uuid, timestamptz, boolean), dialer.period_usage(uuid, timestamptz)
+    dialer.billing_period(uuid, timestamptz, boolean, boolean), dialer.period_usage(uuid, timestamptz)
 TO authenticated, service_role;
 
 CREATE OR REPLACE FUNCTION dialer.usage_row(user_id uuid, at timestamptz) RETURNS public.user_call_usage
@@ -531,7 +532,7 @@ BEGIN
         IF FOUND THEN
             RETURN u;
         END IF;
-        SELECT * INTO s FROM dialer.billing_period(usage_row.user_id, at, true);
+        SELECT * INTO s FROM dialer.billing_period(usage_row.user_id, at, earlier => true, ended => true);
         IF NOT FOUND THEN
             RETURN NULL;
         END IF;

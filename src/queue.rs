@@ -369,9 +369,11 @@ const LOOKUPS: &str = "
     LEFT JOIN public.call_templates t ON t.id = $3::uuid
     LEFT JOIN public.voice_options v ON v.id = coalesce($4::uuid, t.voice_id)";
 
-/// The subscription covering the call time, what was used and reserved in
-/// its period, and whether that reservation includes a call holding the same
-/// idempotency key, in one statement. The period and its usage are
+/// The subscription period that covers now, whether it covers the call
+/// time too (a call is queued into the current period only: a renewing
+/// subscription's later periods are not sold in advance), what was used and
+/// reserved in it, and whether that reservation includes a call holding the
+/// same idempotency key, in one statement. The period and its usage are
 /// dialer.billing_period() and dialer.period_usage() (sql/billing.sql),
 /// inline so that the kept plan holds them; their tests run through both.
 const ACCOUNT: &str = "
@@ -381,7 +383,8 @@ const ACCOUNT: &str = "
                      AND coalesce(q.scheduled_time, q.created_at) >= s.period_start
                      AND coalesce(q.scheduled_time, q.created_at) < s.period_end
                      AND q.id IS DISTINCT FROM $3::uuid),
-           s.name, s.period_start::text, s.period_end::text, s.call_limit, s.minutes_limit, s.premium_voices,
+           CASE WHEN $2::timestamptz >= s.period_start AND $2::timestamptz < s.period_end THEN s.name END,
+           s.period_start::text, s.period_end::text, s.call_limit, s.minutes_limit, s.premium_voices,
            coalesce(s.allowed_number_types, '{}'),
            (SELECT coalesce(sum(u.calls_used), 0)::bigint FROM public.user_call_usage u
             WHERE u.user_id = $1::uuid AND u.billing_period_start = s.period_start),
@@ -401,14 +404,15 @@ const ACCOUNT: &str = "
         SELECT p.name, per.period_start, per.period_end, p.call_limit, p.minutes_limit,
                coalesce(p.features -> 'premium_voices' = 'true'::jsonb, false) AS premium_voices,
                CASE WHEN jsonb_typeof(p.features -> 'allowed_number_types') = 'array'
-                    THEN ARRAY(SELECT jsonb_array_elements_text(p.features -> 'allowed_number_types')) END
+                    THEN ARRAY(SELECT e FROM jsonb_array_elements_text(p.features -> 'allowed_number_types') AS e
+                               WHERE e IS NOT NULL) END
                    AS allowed_number_types
         FROM public.user_subscriptions sub
         JOIN public.subscription_plans p ON p.id = sub.plan_id
         CROSS JOIN LATERAL dialer.subscription_period(
             sub.current_period_start, sub.current_period_end,
             coalesce(sub.billing_anchor, sub.current_period_start), p.\"interval\",
-            NOT coalesce(sub.cancel_at_period_end, false), false, $2::timestamptz) AS per
+            NOT coalesce(sub.cancel_at_period_end, false), false, now()) AS per
         WHERE sub.user_id = $1::uuid AND sub.status IN ('active', 'trialing')
         ORDER BY per.period_end DESC, sub.id
         LIMIT 1) AS s ON true";

@@ -431,6 +431,26 @@ struct DueCall {
     billable: bool,
     plan_premium_voices: bool,
     plan_number_types: Vec<String>,
+    limits: PeriodLimits,
+}
+
+/// The plan's limits in the call's period, and what is used of them.
+struct PeriodLimits {
+    calls: Option<i64>,
+    minutes: Option<i64>,
+    calls_used: i64,
+    minutes_used: i64,
+    /// The user's calls in progress in the period.
+    in_progress: i64,
+}
+
+impl PeriodLimits {
+    /// Whether the plan has room for one more call once `claimed` more of
+    /// the user's calls went out in this claim.
+    fn has_room(&self, claimed: i64) -> bool {
+        self.calls
+            .is_none_or(|limit| self.calls_used + self.in_progress + claimed < limit)
+    }
 }
 
 impl DueCall {
@@ -449,7 +469,7 @@ impl DueCall {
                 "cannot be placed: its template is no longer available to its user".into(),
             );
         }
-        if self.voice_active == Some(false) {
+        if self.voice_id.is_some() && self.voice_active != Some(true) {
             return Some("cannot be placed: its voice is no longer available".into());
         }
         if let (Some(t), Some(v)) = (self.template_provider, self.voice_provider) {
@@ -472,6 +492,24 @@ impl DueCall {
         }
         if self.voice_premium && !self.plan_premium_voices {
             return Some("cannot be placed: its voice is premium and its plan does not include premium voices".into());
+        }
+        if self
+            .limits
+            .calls
+            .is_some_and(|limit| self.limits.calls_used >= limit)
+        {
+            return Some(
+                "cannot be placed: the plan's calls for its billing period are used up".into(),
+            );
+        }
+        if self
+            .limits
+            .minutes
+            .is_some_and(|limit| self.limits.minutes_used >= limit)
+        {
+            return Some(
+                "cannot be placed: the plan's minutes for its billing period are used up".into(),
+            );
         }
         None
     }
@@ -585,11 +623,18 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
     let mut numbers = LoadedNumbers::new(|p: &Uuid| load_numbers(client, p, &batch), now);
 
     let mut claimed = Vec::new();
+    // Calls of each user claimed so far in this claim, against the plan's
+    // call limit (claims run one at a time, see load_providers).
+    let mut claimed_of: HashMap<Uuid, i64> = HashMap::new();
     for (call, recipient) in due.into_iter().zip(recipients) {
         if claimed.len() >= usize::try_from(batch_size).unwrap_or(0) || !router.has_capacity() {
             break;
         }
         check_for_interrupts!();
+        let claimed_before = claimed_of.get(&call.user_id).copied().unwrap_or(0);
+        if !call.limits.has_room(claimed_before) {
+            continue;
+        }
         let checked = recipient.and_then(|r| Ok((call.checked_variables(&r)?, r)));
         let (variables, recipient) = match checked {
             Ok(checked) => checked,
@@ -607,6 +652,7 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
         ) else {
             continue;
         };
+        claimed_of.insert(call.user_id, claimed_before + 1);
         claimed.push((
             call.id,
             call.user_id,
@@ -670,9 +716,10 @@ fn providers_with_numbers(client: &SpiClient<'_>, open: &[Uuid]) -> Result<Vec<U
 }
 
 /// The select list and joins of a due call, as `DueCall` reads them: what
-/// the call uses as it is now, and the plan of the period it is billed to
-/// (dialer.billing_period(), earlier periods included: a call queued in a
-/// past period is placed and billed there).
+/// the call uses as it is now, and the plan and usage of the period it is
+/// billed to (dialer.billing_period() of an active or trialing subscription,
+/// earlier periods included: a call queued in a period that has since ended
+/// is placed and billed there), with the user's calls in progress in it.
 macro_rules! due_calls {
     ($where:expr) => {
         concat!(
@@ -687,7 +734,9 @@ macro_rules! due_calls {
                     bp.subscription_id IS NOT NULL,
                     coalesce(bpp.features -> 'premium_voices' = 'true'::jsonb, false),
                     CASE WHEN jsonb_typeof(bpp.features -> 'allowed_number_types') = 'array'
-                         THEN ARRAY(SELECT jsonb_array_elements_text(bpp.features -> 'allowed_number_types')) END
+                         THEN ARRAY(SELECT e FROM jsonb_array_elements_text(bpp.features -> 'allowed_number_types') AS e
+                                    WHERE e IS NOT NULL) END,
+                    bpp.call_limit, bpp.minutes_limit, pu.calls_used, pu.minutes_used, busy.calls
              FROM public.call_queue q
              LEFT JOIN public.user_phone_numbers cn ON cn.id = q.caller_number_id
              LEFT JOIN public.call_templates t ON t.id = q.template_id
@@ -695,6 +744,11 @@ macro_rules! due_calls {
              LEFT JOIN LATERAL dialer.billing_period(q.user_id, coalesce(q.scheduled_time, q.created_at), true)
                  AS bp ON true
              LEFT JOIN public.subscription_plans bpp ON bpp.id = bp.plan_id
+             LEFT JOIN LATERAL dialer.period_usage(q.user_id, bp.period_start) AS pu ON true
+             LEFT JOIN LATERAL (SELECT count(*) AS calls FROM public.call_queue x
+                                WHERE x.user_id = q.user_id AND x.status = 'in-progress'
+                                  AND coalesce(x.scheduled_time, x.created_at) >= bp.period_start
+                                  AND coalesce(x.scheduled_time, x.created_at) < bp.period_end) AS busy ON true
              WHERE q.status = 'queued' AND (q.scheduled_time <= now() OR q.scheduled_time IS NULL)
                AND ",
             $where,
@@ -718,7 +772,9 @@ macro_rules! broken {
           OR t.provider_id <> v.provider_id
           OR cn.provider_id <> coalesce(t.provider_id, v.provider_id)
           OR bp.subscription_id IS NULL
-          OR (coalesce(v.is_premium, false) AND NOT coalesce(bpp.features -> 'premium_voices' = 'true'::jsonb, false)))"
+          OR (coalesce(v.is_premium, false) AND NOT coalesce(bpp.features -> 'premium_voices' = 'true'::jsonb, false))
+          OR pu.calls_used >= bpp.call_limit
+          OR pu.minutes_used >= bpp.minutes_limit)"
     };
 }
 
@@ -753,6 +809,8 @@ fn load_due_calls(
             "NOT coalesce(",
             broken!(),
             ", false)
+               -- a call the plan has room for once calls in progress end waits
+               AND (bpp.call_limit IS NULL OR pu.calls_used + busy.calls < bpp.call_limit)
                AND CASE
                      -- its own caller number: that number's provider must have room
                      WHEN cn.provider_id IS NOT NULL THEN cn.provider_id = ANY ($2)
@@ -804,6 +862,13 @@ fn read_due_calls(rows: pgrx::spi::SpiTupleTable<'_>) -> Result<Vec<DueCall>, Sp
             billable: row.get::<bool>(23)?.unwrap_or(false),
             plan_premium_voices: row.get::<bool>(24)?.unwrap_or(false),
             plan_number_types: row.get::<Vec<String>>(25)?.unwrap_or_default(),
+            limits: PeriodLimits {
+                calls: row.get::<i32>(26)?.map(i64::from),
+                minutes: row.get::<i32>(27)?.map(i64::from),
+                calls_used: row.get::<i64>(28)?.unwrap_or(0),
+                minutes_used: row.get::<i64>(29)?.unwrap_or(0),
+                in_progress: row.get::<i64>(30)?.unwrap_or(0),
+            },
         });
     }
     Ok(calls)

@@ -139,16 +139,49 @@ impl Subscription {
                 None
             };
         }
-        if !earlier || at < self.anchor {
+        if !earlier {
             return None;
         }
-        let (start, end) = if at < nth_end(self.anchor, self.interval, 1)? {
+        let (start, end) = if at < self.anchor {
+            period_before(self.anchor, self.interval, at)?
+        } else if at < nth_end(self.anchor, self.interval, 1)? {
             (self.anchor, nth_end(self.anchor, self.interval, 1)?)
         } else {
             roll_forward(self.anchor, self.anchor, self.interval, at)?
         };
         Some((start, end.min(self.period_start)))
     }
+}
+
+/// The boundary `n` periods before `anchor`.
+fn nth_start_before(anchor: DateTime<Utc>, interval: Interval, n: u32) -> Option<DateTime<Utc>> {
+    anchor.checked_sub_months(Months::new(interval.months().checked_mul(n)?))
+}
+
+/// The period before `anchor`, counted back from it, that covers `at`
+/// (`at < anchor`): a subscription whose anchor a billing sync moved on still
+/// has the periods before it. As `first_boundary_after`, from an estimate.
+fn period_before(
+    anchor: DateTime<Utc>,
+    interval: Interval,
+    at: DateTime<Utc>,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let months = (i64::from(anchor.year()) - i64::from(at.year())) * 12 + i64::from(anchor.month())
+        - i64::from(at.month());
+    let mut n = u32::try_from((months / i64::from(interval.months())).max(1)).ok()?;
+    while n > 1 && nth_start_before(anchor, interval, n - 1)? <= at {
+        n -= 1;
+    }
+    while nth_start_before(anchor, interval, n)? > at {
+        n = n.checked_add(1)?;
+    }
+    let start = nth_start_before(anchor, interval, n)?;
+    let end = if n == 1 {
+        anchor
+    } else {
+        nth_start_before(anchor, interval, n - 1)?
+    };
+    Some((start, end))
 }
 
 #[cfg(test)]
@@ -275,7 +308,28 @@ mod tests {
             sub.period_covering(day(2027, 3, 1), true),
             Some((day(2027, 2, 28), day(2027, 3, 31)))
         );
-        assert_eq!(sub.period_covering(day(2026, 12, 1), true), None);
+        // Before the anchor (a billing sync moved the period on and left no
+        // anchor): counted back from it.
+        assert_eq!(
+            sub.period_covering(day(2026, 12, 1), true),
+            Some((day(2026, 11, 30), day(2026, 12, 31)))
+        );
+        let synced = Subscription {
+            period_start: day(2027, 2, 15),
+            period_end: day(2027, 3, 15),
+            anchor: day(2027, 2, 15),
+            interval: Interval::Monthly,
+            renews: true,
+        };
+        assert_eq!(
+            synced.period_covering(day(2027, 2, 14), true),
+            Some((day(2027, 1, 15), day(2027, 2, 15)))
+        );
+        assert_eq!(
+            synced.period_covering(day(2026, 2, 20), true),
+            Some((day(2026, 2, 15), day(2026, 3, 15)))
+        );
+        assert_eq!(synced.period_covering(day(2027, 2, 14), false), None);
         // An earlier period never reaches into the current one.
         let moved = monthly(day(2027, 3, 15), day(2027, 4, 30), true);
         assert_eq!(

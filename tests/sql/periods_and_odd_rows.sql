@@ -131,6 +131,81 @@ SELECT tests.as_owner();
 UPDATE user_subscriptions SET status = 'active', current_period_end = :'this_month'::timestamptz + interval '1 month'
 WHERE user_id = :alice;
 
+---------------------------------------------------------------- a claim places only what the plan still pays for
+-- A subscription gone past_due or canceled places none of its queued calls.
+INSERT INTO call_queue (id, user_id, recipient_number, scheduled_time)
+VALUES ('99999999-9999-4999-8999-0000000000c4', :alice, '+14155550181', now() - interval '1 minute');
+UPDATE user_subscriptions SET status = 'past_due' WHERE user_id = :alice;
+SELECT tests.as_service();
+SELECT is((SELECT count(*) FROM claim_due_calls(10)), 0::bigint, 'a call of a past_due subscription is not claimed');
+SELECT is((SELECT (status, last_error)::text FROM call_queue WHERE id = '99999999-9999-4999-8999-0000000000c4'),
+          '(failed,"cannot be placed: no subscription period covers its time")', 'it fails, saying why');
+SELECT tests.as_owner();
+UPDATE user_subscriptions SET status = 'active' WHERE user_id = :alice;
+
+-- A billing sync moved alice's period on (no rollover, no anchor): a call
+-- queued in the period before still goes out, billed there.
+UPDATE user_subscriptions SET billing_anchor = NULL, current_period_start = now() - interval '1 hour'
+WHERE user_id = :alice;
+SET LOCAL session_replication_role = replica;
+INSERT INTO call_queue (id, user_id, recipient_number, scheduled_time)
+VALUES ('99999999-9999-4999-8999-0000000000c5', :alice, '+14155550182', now() - interval '2 hours');
+SET LOCAL session_replication_role = origin;
+SELECT tests.as_service();
+SELECT is((SELECT array_agg(call_queue_id) FROM claim_due_calls(10)), ARRAY['99999999-9999-4999-8999-0000000000c5']::uuid[],
+          'a call of the period before a synced start is placed');
+SELECT tests.as_owner();
+UPDATE call_queue SET status = 'canceled' WHERE status IN ('queued', 'in-progress');
+UPDATE user_subscriptions SET current_period_start = :'this_month', billing_anchor = :'this_month' WHERE user_id = :alice;
+
+-- Limits: calls used up fail, minutes used up fail, and a plan that has room
+-- only once calls in progress end makes its calls wait. Bob's plan allows 8
+-- calls; he has used 5. Written as a DBA would, with the checks off.
+UPDATE subscription_plans SET call_limit = 8 WHERE name = 'Starter';
+SET LOCAL session_replication_role = replica;
+INSERT INTO call_queue (id, user_id, recipient_number, scheduled_time)
+SELECT ('99999999-9999-4999-8999-0000000001' || lpad(g::text, 2, '0'))::uuid, :bob, '+1415555' || lpad((300 + g)::text, 4, '0'),
+       now() - interval '30 minutes' + g * interval '1 second'
+FROM generate_series(1, 5) g;
+SET LOCAL session_replication_role = origin;
+SELECT tests.as_service();
+SELECT is((SELECT count(*) FROM claim_due_calls(10)), 3::bigint, 'of 5 due calls, the 3 the plan has room for are claimed');
+SELECT is((SELECT count(*) FROM call_queue WHERE user_id = :bob AND status = 'queued'), 2::bigint,
+          'the other 2 wait: calls in progress may end unanswered');
+SELECT is((SELECT count(*) FROM claim_due_calls(10)), 0::bigint, 'and are not claimed while those are in progress');
+SELECT tests.as_owner();
+UPDATE user_call_usage SET calls_used = 8 WHERE user_id = :bob;
+UPDATE call_queue SET status = 'completed' WHERE user_id = :bob AND status = 'in-progress';
+SELECT tests.as_service();
+SELECT is((SELECT count(*) FROM claim_due_calls(10)), 0::bigint, 'once the calls are used up, none is claimed');
+SELECT is((SELECT array_agg(DISTINCT last_error) FROM call_queue WHERE user_id = :bob AND status = 'failed'
+           AND id::text LIKE '99999999-9999-4999-8999-0000000001%'),
+          ARRAY['cannot be placed: the plan''s calls for its billing period are used up'], 'the waiting ones fail, saying why');
+SELECT tests.as_owner();
+UPDATE subscription_plans SET call_limit = 100, minutes_limit = 10 WHERE name = 'Starter';
+UPDATE user_call_usage SET calls_used = 5, minutes_used = 10 WHERE user_id = :bob;
+SET LOCAL session_replication_role = replica;
+INSERT INTO call_queue (id, user_id, recipient_number, scheduled_time)
+VALUES ('99999999-9999-4999-8999-0000000000c6', :bob, '+14155550183', now() - interval '1 minute');
+SET LOCAL session_replication_role = origin;
+SELECT tests.as_service();
+SELECT is((SELECT count(*) FROM claim_due_calls(10)), 0::bigint, 'with the plan''s minutes used up, no call is claimed');
+SELECT is((SELECT last_error FROM call_queue WHERE id = '99999999-9999-4999-8999-0000000000c6'),
+          'cannot be placed: the plan''s minutes for its billing period are used up', 'it fails, saying why');
+SELECT tests.as_owner();
+UPDATE subscription_plans SET minutes_limit = 300 WHERE name = 'Starter';
+UPDATE user_call_usage SET minutes_used = 0 WHERE user_id = :bob;
+
+-- A plan whose allowed number types hold a JSON null stops nobody's work.
+UPDATE subscription_plans SET features = '{"allowed_number_types": ["premium_rate", null]}' WHERE name = 'Starter';
+SELECT tests.as_user(:bob);
+SELECT lives_ok($$SELECT enqueue_call('+14155550184')$$, 'a user of that plan queues');
+SELECT tests.as_service();
+SELECT is((SELECT count(*) FROM claim_due_calls(10)), 1::bigint, 'and the call is claimed');
+SELECT tests.as_owner();
+UPDATE subscription_plans SET features = '["standard_voices"]' WHERE name = 'Starter';
+UPDATE call_queue SET status = 'canceled' WHERE status IN ('queued', 'in-progress');
+
 ---------------------------------------------------------------- odd rows stop nobody else (classes 7, 8)
 -- Written by a DBA with the checks off, as a restore or a hand fix would.
 SET LOCAL session_replication_role = replica;
