@@ -3,6 +3,8 @@
 
     report.py pgbench NAME CLIENTS DIR   # one pgbench run -> a JSON line
     report.py render RESULTS.jsonl       # all results -> Markdown
+    report.py compare OLD.jsonl LABEL NEW.jsonl
+                                         # two runs' figures side by side -> Markdown
 """
 import glob
 import json
@@ -162,10 +164,55 @@ def render(path):
     return "\n".join(out)
 
 
+def figures(path):
+    """The headline figures of one run, as (section, measure, value, higher is better)."""
+    rows = [json.loads(l) for l in open(path) if l.strip()]
+    by = {}
+    for r in rows:
+        by.setdefault(r["name"], []).append(r)
+    out = []
+    for c in (1, 2, 8):
+        e = next(r for r in by["enqueue_call"] if r["clients"] == c)
+        b = next(r for r in by["bare_insert"] if r["clients"] == c)
+        out.append(("enqueue", f"`enqueue_call` TPS, {c} client{'s' if c > 1 else ''}", e["tps"], True))
+        out.append(("enqueue", f"`enqueue_call` / bare INSERT, {c} client{'s' if c > 1 else ''}",
+                    e["tps"] / b["tps"], True))
+    for r in by["claim_due_calls"]:
+        out.append(("claim", f"`claim_due_calls` calls/s, {r['workers']} worker{'s' if r['workers'] > 1 else ''}",
+                    r["claimed"] / r["seconds"], True))
+    for r in by["record_call_result"]:
+        out.append(("result", f"`record_call_result` TPS, {r['clients']} client{'s' if r['clients'] > 1 else ''}",
+                    r["tps"], True))
+    for name, label in (("compute_remaining_usage", "`compute_remaining_usage()` p50, ms"),
+                        ("pick_provider_number", "`pick_provider_number()` p50, ms"),
+                        ("history_page", "history page p50, ms")):
+        out.append(("latency", label, by[name][0]["p50_ms"], False))
+    ro = by["rollover"][0]
+    out.append(("rollover", "`rollover_billing_periods` subscriptions/s", ro["renewed"] / ro["seconds"], True))
+    return out
+
+
+def compare(old_path, label, new_path):
+    old = {m: v for _, m, v, _ in figures(old_path)}
+    out = [f"## Side by side with {label}\n",
+           f"{label} measured on this machine in the same session, just before or after this run, by its own "
+           "`bench/run.sh` (the workloads are the same). Change: positive is better (more throughput, less "
+           "latency).\n",
+           f"| measure | {label} | this version | change |", "|---|---|---|---|"]
+    for _, measure, value, higher in figures(new_path):
+        before = old[measure]
+        change = (value / before - 1) if higher else (before / value - 1)
+        fmt = (lambda v: f"{v:.3f}") if not higher or value < 10 else (lambda v: f"{v:,.0f}")
+        out.append(f"| {measure} | {fmt(before)} | {fmt(value)} | {change:+.0%} |")
+    return "\n".join(out) + "\n"
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "pgbench":
         pgbench(*sys.argv[2:5])
     elif sys.argv[1] == "render":
         sys.stdout.write(render(sys.argv[2]))
+    elif sys.argv[1] == "compare":
+        sys.stdout.write(compare(*sys.argv[2:5]))
     else:
         sys.exit(__doc__)

@@ -1,6 +1,7 @@
--- Results and billing: record_call_result() for provider webhooks,
--- compute_remaining_usage(), rollover_billing_periods(), and the pg_cron
--- jobs that run rollover and stale-call rescue. Payload normalization and
+-- Results and billing: record_call_result() for provider webhooks, the
+-- billing period and usage definitions, and the pg_cron jobs that run
+-- rollover and stale-call rescue. compute_remaining_usage() (src/usage.rs),
+-- rollover_billing_periods() (src/rollover.rs), payload normalization and
 -- period arithmetic are Rust (src/billing.rs, core/src/results.rs,
 -- core/src/billing.rs).
 
@@ -31,7 +32,7 @@ $$;
 CREATE FUNCTION dialer.billing_period(user_id uuid, at timestamptz, earlier boolean DEFAULT false,
                                       ended boolean DEFAULT false)
     RETURNS TABLE (subscription_id uuid, plan_id uuid, period_start timestamptz, period_end timestamptz)
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE ROWS 1
     SET search_path = ''
 AS $$
     SELECT sub.id, sub.plan_id, per.period_start, per.period_end
@@ -52,7 +53,7 @@ $$;
 -- period starts. An end moved by an admin or a billing sync keeps its usage.
 CREATE FUNCTION dialer.period_usage(user_id uuid, period_start timestamptz)
     RETURNS TABLE (calls_used bigint, minutes_used bigint)
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE ROWS 1
     SET search_path = ''
 AS $$
     SELECT coalesce(sum(u.calls_used), 0)::bigint, coalesce(sum(u.minutes_used), 0)::bigint
@@ -103,18 +104,16 @@ END
 $$;
 
 -- Recomputes a usage row's remaining figures: the plan's limit less what was
--- used and what is reserved (calls queued or in progress in the period).
--- NULL where the plan has no limit.
+-- used and what is reserved (calls queued or in progress in the period),
+-- by dialer.remaining(). NULL where the plan has no limit.
 CREATE FUNCTION dialer.refresh_remaining(usage_id uuid) RETURNS void
     LANGUAGE sql VOLATILE
     SET search_path = ''
 AS $$
     UPDATE public.user_call_usage u
-    SET calls_remaining = CASE WHEN p.call_limit IS NULL THEN NULL ELSE greatest(
-            p.call_limit - coalesce(u.calls_used, 0)::bigint
-            - dialer.reserved_calls(u.user_id, u.billing_period_start, u.billing_period_end), 0) END,
-        minutes_remaining = CASE WHEN p.minutes_limit IS NULL THEN NULL
-                                 ELSE greatest(p.minutes_limit - coalesce(u.minutes_used, 0)::bigint, 0) END
+    SET calls_remaining = dialer.remaining(p.call_limit, coalesce(u.calls_used, 0),
+            dialer.reserved_calls(u.user_id, u.billing_period_start, u.billing_period_end)),
+        minutes_remaining = dialer.remaining(p.minutes_limit, coalesce(u.minutes_used, 0), 0)
     FROM public.user_subscriptions s JOIN public.subscription_plans p ON p.id = s.plan_id
     WHERE u.id = usage_id AND s.id = u.subscription_id
 $$;
@@ -242,131 +241,7 @@ BEGIN
 END
 $$;
 
----------------------------------------------------------------------------
--- compute_remaining_usage: calls and minutes left in the subscription period
--- that covers `at`, for the current user (an admin or service_role may ask
--- for anyone). No row when no active or trialing subscription covers `at`.
----------------------------------------------------------------------------
-CREATE FUNCTION compute_remaining_usage(user_id uuid DEFAULT NULL, at timestamptz DEFAULT now())
-    RETURNS TABLE (
-        subscription_id uuid, plan_name text, period_start timestamptz, period_end timestamptz,
-        calls_limit integer, calls_used bigint, calls_reserved bigint, calls_remaining bigint,
-        minutes_limit integer, minutes_used bigint, minutes_remaining bigint)
-    LANGUAGE plpgsql STABLE
-    SET search_path = ''
-AS $$
-#variable_conflict use_column
-DECLARE
-    target uuid := coalesce(compute_remaining_usage.user_id, dialer.uid());
-BEGIN
-    IF target IS NULL THEN
-        RAISE EXCEPTION 'sign in to see your usage' USING ERRCODE = '42501';
-    END IF;
-    IF target IS DISTINCT FROM dialer.uid() AND NOT dialer.is_privileged() THEN
-        RAISE EXCEPTION 'only an admin or service_role can see another user''s usage' USING ERRCODE = '42501';
-    END IF;
-    RETURN QUERY
-    WITH sub AS (
-        SELECT bp.subscription_id AS id, p.name, bp.period_start AS ps, bp.period_end AS pe,
-               p.call_limit, p.minutes_limit
-        FROM dialer.billing_period(target, compute_remaining_usage.at) bp
-        JOIN public.subscription_plans p ON p.id = bp.plan_id
-    ), used AS (
-        SELECT pu.calls_used AS calls, pu.minutes_used AS minutes
-        FROM sub, dialer.period_usage(target, sub.ps) pu
-    ), reserved AS (
-        SELECT dialer.reserved_calls(target, sub.ps, sub.pe) AS calls FROM sub
-    )
-    SELECT sub.id, sub.name, sub.ps, sub.pe,
-           sub.call_limit, used.calls, reserved.calls,
-           CASE WHEN sub.call_limit IS NULL THEN NULL
-                ELSE greatest(sub.call_limit - used.calls - reserved.calls, 0) END,
-           sub.minutes_limit, used.minutes,
-           CASE WHEN sub.minutes_limit IS NULL THEN NULL
-                ELSE greatest(sub.minutes_limit - used.minutes, 0) END
-    FROM sub, used, reserved;
-END
-$$;
 
----------------------------------------------------------------------------
--- rollover_billing_periods: every active or trialing subscription whose
--- period ended by `at` is canceled (cancel_at_period_end) or moves on by its
--- plan's interval, several periods at once if runs were missed; and every
--- active subscription gets its usage row for the current period. Runs one
--- at a time (the rollover's lock, see src/locks.rs), so running it twice at
--- once is safe.
----------------------------------------------------------------------------
-CREATE FUNCTION rollover_billing_periods(at timestamptz DEFAULT now())
-    RETURNS TABLE (subscription_id uuid, user_id uuid, action text, period_start timestamptz, period_end timestamptz)
-    LANGUAGE plpgsql VOLATILE
-    SET search_path = ''
-AS $$
-#variable_conflict use_column
-BEGIN
-    PERFORM dialer.require_worker('rollover_billing_periods');
-    PERFORM dialer.lock_user('00000000-0000-0000-0000-000000000000');
-
-    -- Ended periods: canceled, or moved on (dialer.subscription_period, in
-    -- Rust). A subscription whose row describes no next period (an infinite
-    -- or reversed bound) is skipped and reported; the others go on.
-    RETURN QUERY
-    WITH ended AS (
-        SELECT sub.id, sub.current_period_start, sub.current_period_end,
-               coalesce(sub.billing_anchor, sub.current_period_start) AS anchor,
-               coalesce(sub.cancel_at_period_end, false) AS cancel, next.period_start, next.period_end
-        FROM public.user_subscriptions sub
-        JOIN public.subscription_plans p ON p.id = sub.plan_id
-        LEFT JOIN LATERAL dialer.subscription_period(
-            sub.current_period_start, sub.current_period_end,
-            coalesce(sub.billing_anchor, sub.current_period_start), p."interval",
-            true, false, rollover_billing_periods.at) AS next ON true
-        WHERE sub.status IN ('active', 'trialing') AND sub.current_period_end <= rollover_billing_periods.at
-        FOR UPDATE OF sub
-    ), canceled AS (
-        UPDATE public.user_subscriptions sub SET status = 'canceled'
-        FROM ended e
-        WHERE sub.id = e.id AND e.cancel
-        RETURNING sub.id, sub.user_id, 'canceled'::text, e.current_period_start, e.current_period_end
-    ), renewed AS (
-        UPDATE public.user_subscriptions sub
-        SET current_period_start = e.period_start, current_period_end = e.period_end, billing_anchor = e.anchor
-        FROM ended e
-        WHERE sub.id = e.id AND NOT e.cancel AND e.period_start IS NOT NULL
-        RETURNING sub.id, sub.user_id, 'renewed'::text, sub.current_period_start, sub.current_period_end
-    )
-    SELECT * FROM canceled
-    UNION ALL
-    SELECT * FROM renewed
-    UNION ALL
-    SELECT e.id, sub.user_id, 'skipped'::text,
-           e.current_period_start, e.current_period_end
-    FROM ended e JOIN public.user_subscriptions sub ON sub.id = e.id
-    WHERE NOT e.cancel AND e.period_start IS NULL;
-
-    -- Every active subscription has a usage row for the period that covers `at`;
-    -- its remaining figures count calls already reserved in that period.
-    RETURN QUERY
-    WITH opened AS (
-        INSERT INTO public.user_call_usage AS cu
-            (user_id, subscription_id, billing_period_start, billing_period_end,
-             calls_used, minutes_used, calls_remaining, minutes_remaining)
-        SELECT sub.user_id, sub.id, sub.current_period_start, sub.current_period_end, 0, 0,
-               CASE WHEN p.call_limit IS NULL THEN NULL ELSE greatest(p.call_limit
-                   - dialer.reserved_calls(sub.user_id, sub.current_period_start, sub.current_period_end), 0) END,
-               p.minutes_limit
-        FROM public.user_subscriptions sub JOIN public.subscription_plans p ON p.id = sub.plan_id
-        WHERE sub.status IN ('active', 'trialing')
-          AND sub.current_period_start <= rollover_billing_periods.at
-          AND rollover_billing_periods.at < sub.current_period_end
-          AND NOT EXISTS (SELECT 1 FROM public.user_call_usage u
-                          WHERE u.subscription_id = sub.id AND u.billing_period_start = sub.current_period_start)
-        ON CONFLICT (subscription_id, billing_period_start) WHERE subscription_id IS NOT NULL DO NOTHING
-        RETURNING cu.subscription_id, cu.user_id, cu.billing_period_start, cu.billing_period_end
-    )
-    SELECT o.subscription_id, o.user_id, 'usage-opened'::text, o.billing_period_start, o.billing_period_end
-    FROM opened o;
-END
-$$;
 
 ---------------------------------------------------------------------------
 -- pg_cron: schedule_dialer_jobs() runs rollover_billing_periods() and

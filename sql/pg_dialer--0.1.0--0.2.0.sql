@@ -126,78 +126,6 @@ SET search_path TO pg_catalog
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'lock_user_wrapper';
 
-CREATE OR REPLACE FUNCTION rollover_billing_periods(at timestamptz DEFAULT now())
-    RETURNS TABLE (subscription_id uuid, user_id uuid, action text, period_start timestamptz, period_end timestamptz)
-    LANGUAGE plpgsql VOLATILE
-    SET search_path = ''
-AS $$
-#variable_conflict use_column
-BEGIN
-    PERFORM dialer.require_worker('rollover_billing_periods');
-    PERFORM dialer.lock_user('00000000-0000-0000-0000-000000000000');
-
-    -- Ended periods: canceled, or moved on (dialer.subscription_period, in
-    -- Rust). A subscription whose row describes no next period (an infinite
-    -- or reversed bound) is skipped and reported; the others go on.
-    RETURN QUERY
-    WITH ended AS (
-        SELECT sub.id, sub.current_period_start, sub.current_period_end,
-               coalesce(sub.billing_anchor, sub.current_period_start) AS anchor,
-               coalesce(sub.cancel_at_period_end, false) AS cancel, next.period_start, next.period_end
-        FROM public.user_subscriptions sub
-        JOIN public.subscription_plans p ON p.id = sub.plan_id
-        LEFT JOIN LATERAL dialer.subscription_period(
-            sub.current_period_start, sub.current_period_end,
-            coalesce(sub.billing_anchor, sub.current_period_start), p."interval",
-            true, false, rollover_billing_periods.at) AS next ON true
-        WHERE sub.status IN ('active', 'trialing') AND sub.current_period_end <= rollover_billing_periods.at
-        FOR UPDATE OF sub
-    ), canceled AS (
-        UPDATE public.user_subscriptions sub SET status = 'canceled'
-        FROM ended e
-        WHERE sub.id = e.id AND e.cancel
-        RETURNING sub.id, sub.user_id, 'canceled'::text, e.current_period_start, e.current_period_end
-    ), renewed AS (
-        UPDATE public.user_subscriptions sub
-        SET current_period_start = e.period_start, current_period_end = e.period_end, billing_anchor = e.anchor
-        FROM ended e
-        WHERE sub.id = e.id AND NOT e.cancel AND e.period_start IS NOT NULL
-        RETURNING sub.id, sub.user_id, 'renewed'::text, sub.current_period_start, sub.current_period_end
-    )
-    SELECT * FROM canceled
-    UNION ALL
-    SELECT * FROM renewed
-    UNION ALL
-    SELECT e.id, sub.user_id, 'skipped'::text,
-           e.current_period_start, e.current_period_end
-    FROM ended e JOIN public.user_subscriptions sub ON sub.id = e.id
-    WHERE NOT e.cancel AND e.period_start IS NULL;
-
-    -- Every active subscription has a usage row for the period that covers `at`;
-    -- its remaining figures count calls already reserved in that period.
-    RETURN QUERY
-    WITH opened AS (
-        INSERT INTO public.user_call_usage AS cu
-            (user_id, subscription_id, billing_period_start, billing_period_end,
-             calls_used, minutes_used, calls_remaining, minutes_remaining)
-        SELECT sub.user_id, sub.id, sub.current_period_start, sub.current_period_end, 0, 0,
-               CASE WHEN p.call_limit IS NULL THEN NULL ELSE greatest(p.call_limit
-                   - dialer.reserved_calls(sub.user_id, sub.current_period_start, sub.current_period_end), 0) END,
-               p.minutes_limit
-        FROM public.user_subscriptions sub JOIN public.subscription_plans p ON p.id = sub.plan_id
-        WHERE sub.status IN ('active', 'trialing')
-          AND sub.current_period_start <= rollover_billing_periods.at
-          AND rollover_billing_periods.at < sub.current_period_end
-          AND NOT EXISTS (SELECT 1 FROM public.user_call_usage u
-                          WHERE u.subscription_id = sub.id AND u.billing_period_start = sub.current_period_start)
-        ON CONFLICT (subscription_id, billing_period_start) WHERE subscription_id IS NOT NULL DO NOTHING
-        RETURNING cu.subscription_id, cu.user_id, cu.billing_period_start, cu.billing_period_end
-    )
-    SELECT o.subscription_id, o.user_id, 'usage-opened'::text, o.billing_period_start, o.billing_period_end
-    FROM opened o;
-END
-$$;
-
 ---------------------------------------------------------------------------
 -- JSON from callers (webhook bodies, variables, template parameters) comes to
 -- Rust as text, so that bad or oversized JSON is the caller's error (22023).
@@ -479,7 +407,7 @@ AS 'MODULE_PATHNAME', 'subscription_period_wrapper';
 CREATE FUNCTION dialer.billing_period(user_id uuid, at timestamptz, earlier boolean DEFAULT false,
                                       ended boolean DEFAULT false)
     RETURNS TABLE (subscription_id uuid, plan_id uuid, period_start timestamptz, period_end timestamptz)
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE ROWS 1
     SET search_path = ''
 AS $$
     SELECT sub.id, sub.plan_id, per.period_start, per.period_end
@@ -498,7 +426,7 @@ $$;
 
 CREATE FUNCTION dialer.period_usage(user_id uuid, period_start timestamptz)
     RETURNS TABLE (calls_used bigint, minutes_used bigint)
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE ROWS 1
     SET search_path = ''
 AS $$
     SELECT coalesce(sum(u.calls_used), 0)::bigint, coalesce(sum(u.minutes_used), 0)::bigint
@@ -557,11 +485,9 @@ CREATE OR REPLACE FUNCTION dialer.refresh_remaining(usage_id uuid) RETURNS void
     SET search_path = ''
 AS $$
     UPDATE public.user_call_usage u
-    SET calls_remaining = CASE WHEN p.call_limit IS NULL THEN NULL ELSE greatest(
-            p.call_limit - coalesce(u.calls_used, 0)::bigint
-            - dialer.reserved_calls(u.user_id, u.billing_period_start, u.billing_period_end), 0) END,
-        minutes_remaining = CASE WHEN p.minutes_limit IS NULL THEN NULL
-                                 ELSE greatest(p.minutes_limit - coalesce(u.minutes_used, 0)::bigint, 0) END
+    SET calls_remaining = dialer.remaining(p.call_limit, coalesce(u.calls_used, 0),
+            dialer.reserved_calls(u.user_id, u.billing_period_start, u.billing_period_end)),
+        minutes_remaining = dialer.remaining(p.minutes_limit, coalesce(u.minutes_used, 0), 0)
     FROM public.user_subscriptions s JOIN public.subscription_plans p ON p.id = s.plan_id
     WHERE u.id = usage_id AND s.id = u.subscription_id
 $$;
@@ -583,47 +509,6 @@ BEGIN
         minutes_used = least(coalesce(cu.minutes_used, 0)::bigint + minutes, 2147483647)
     WHERE cu.id = u.id;
     PERFORM dialer.refresh_remaining(u.id);
-END
-$$;
-
-CREATE OR REPLACE FUNCTION compute_remaining_usage(user_id uuid DEFAULT NULL, at timestamptz DEFAULT now())
-    RETURNS TABLE (
-        subscription_id uuid, plan_name text, period_start timestamptz, period_end timestamptz,
-        calls_limit integer, calls_used bigint, calls_reserved bigint, calls_remaining bigint,
-        minutes_limit integer, minutes_used bigint, minutes_remaining bigint)
-    LANGUAGE plpgsql STABLE
-    SET search_path = ''
-AS $$
-#variable_conflict use_column
-DECLARE
-    target uuid := coalesce(compute_remaining_usage.user_id, dialer.uid());
-BEGIN
-    IF target IS NULL THEN
-        RAISE EXCEPTION 'sign in to see your usage' USING ERRCODE = '42501';
-    END IF;
-    IF target IS DISTINCT FROM dialer.uid() AND NOT dialer.is_privileged() THEN
-        RAISE EXCEPTION 'only an admin or service_role can see another user''s usage' USING ERRCODE = '42501';
-    END IF;
-    RETURN QUERY
-    WITH sub AS (
-        SELECT bp.subscription_id AS id, p.name, bp.period_start AS ps, bp.period_end AS pe,
-               p.call_limit, p.minutes_limit
-        FROM dialer.billing_period(target, compute_remaining_usage.at) bp
-        JOIN public.subscription_plans p ON p.id = bp.plan_id
-    ), used AS (
-        SELECT pu.calls_used AS calls, pu.minutes_used AS minutes
-        FROM sub, dialer.period_usage(target, sub.ps) pu
-    ), reserved AS (
-        SELECT dialer.reserved_calls(target, sub.ps, sub.pe) AS calls FROM sub
-    )
-    SELECT sub.id, sub.name, sub.ps, sub.pe,
-           sub.call_limit, used.calls, reserved.calls,
-           CASE WHEN sub.call_limit IS NULL THEN NULL
-                ELSE greatest(sub.call_limit - used.calls - reserved.calls, 0) END,
-           sub.minutes_limit, used.minutes,
-           CASE WHEN sub.minutes_limit IS NULL THEN NULL
-                ELSE greatest(sub.minutes_limit - used.minutes, 0) END
-    FROM sub, used, reserved;
 END
 $$;
 
@@ -673,6 +558,66 @@ WHERE classid = 'pg_catalog.pg_extension'::regclass
   AND refclassid = 'pg_catalog.pg_namespace'::regclass
   AND refobjid = (SELECT extnamespace FROM pg_catalog.pg_extension WHERE extname = 'pg_dialer');
 UPDATE pg_catalog.pg_extension SET extnamespace = 'extensions'::regnamespace WHERE extname = 'pg_dialer';
+
+---------------------------------------------------------------------------
+-- compute_remaining_usage(), rollover_billing_periods() and
+-- dialer.require_worker() are Rust now, with the same signatures (grants
+-- stay); dialer.remaining() is the one definition of what is left of a
+-- limit.
+---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION "compute_remaining_usage"(
+	"user_id" uuid DEFAULT NULL, /* Option < Uuid > */
+	"at" timestamp with time zone DEFAULT now() /* Option < TimestampWithTimeZone > */
+) RETURNS TABLE (
+	"subscription_id" uuid,  /* Uuid */
+	"plan_name" TEXT,  /* Option < String > */
+	"period_start" timestamp with time zone,  /* TimestampWithTimeZone */
+	"period_end" timestamp with time zone,  /* TimestampWithTimeZone */
+	"calls_limit" INT,  /* Option < i32 > */
+	"calls_used" bigint,  /* i64 */
+	"calls_reserved" bigint,  /* i64 */
+	"calls_remaining" bigint,  /* Option < i64 > */
+	"minutes_limit" INT,  /* Option < i32 > */
+	"minutes_used" bigint,  /* i64 */
+	"minutes_remaining" bigint  /* Option < i64 > */
+)
+STABLE PARALLEL SAFE
+SET search_path TO pg_catalog
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'compute_remaining_usage_wrapper';
+
+CREATE OR REPLACE FUNCTION "rollover_billing_periods"(
+	"at" timestamp with time zone DEFAULT now() /* Option < TimestampWithTimeZone > */
+) RETURNS TABLE (
+	"subscription_id" uuid,  /* Uuid */
+	"user_id" uuid,  /* Uuid */
+	"action" TEXT,  /* String */
+	"period_start" timestamp with time zone,  /* TimestampWithTimeZone */
+	"period_end" timestamp with time zone  /* TimestampWithTimeZone */
+)
+VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'rollover_billing_periods_wrapper';
+
+CREATE OR REPLACE FUNCTION dialer."require_worker"(
+	"function_name" TEXT /* Option < & str > */
+) RETURNS void
+STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'require_worker_wrapper';
+
+CREATE FUNCTION dialer."remaining"(
+	"limit" bigint, /* i64 */
+	"used" bigint, /* i64 */
+	"reserved" bigint /* i64 */
+) RETURNS bigint /* i64 */
+IMMUTABLE STRICT PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'plan_remaining_wrapper';
+
+REVOKE EXECUTE ON FUNCTION dialer.remaining(bigint, bigint, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dialer.remaining(bigint, bigint, bigint) TO authenticated, service_role;
 
 ---------------------------------------------------------------------------
 -- Last: the baseline takes what this update changed.

@@ -163,17 +163,6 @@ $$;
 -- provider's call id; mark_call_failed() counts the attempt and queues the
 -- call again after a backoff (core/src/retry.rs), or ends it as failed.
 ---------------------------------------------------------------------------
-CREATE FUNCTION dialer.require_worker(function_name text) RETURNS void
-    LANGUAGE plpgsql STABLE
-    SET search_path = ''
-AS $$
-BEGIN
-    IF NOT dialer.is_privileged() THEN
-        RAISE EXCEPTION '%() is for the dialing worker: call it as service_role or as an admin', function_name
-            USING ERRCODE = '42501';
-    END IF;
-END
-$$;
 
 -- A call that is in progress, locked; PT404 or PT409 otherwise.
 CREATE FUNCTION dialer.lock_in_progress_call(call_queue_id uuid) RETURNS public.call_queue

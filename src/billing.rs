@@ -3,7 +3,7 @@
 //! core/src/billing.rs), exposed to the SQL in sql/billing.sql.
 
 use crate::errors::to_result_json;
-use pg_dialer_core::billing::{billed_minutes, Interval, Subscription};
+use pg_dialer_core::billing::{billed_minutes, remaining, Interval, Subscription};
 use pg_dialer_core::error::DialerError;
 use pg_dialer_core::json;
 use pg_dialer_core::results::normalize;
@@ -31,6 +31,14 @@ mod dialer {
                 .and_then(|p| normalize(&p))
                 .map(|webhook| webhook.to_json()),
         )
+    }
+
+    /// What is left of a plan's limit (core/src/billing.rs, `remaining`):
+    /// the limit less used and reserved, never below zero; NULL (no limit)
+    /// stays NULL.
+    #[pg_extern(immutable, strict, parallel_safe, name = "remaining")]
+    fn plan_remaining(limit: i64, used: i64, reserved: i64) -> i64 {
+        remaining(Some(limit), used, reserved).unwrap_or(0)
     }
 
     /// Minutes billed for a call of `seconds`: per started minute.

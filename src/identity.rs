@@ -37,6 +37,17 @@ pub fn caller_is_privileged() -> bool {
     }
 }
 
+/// Refuses callers that are not the dialing worker (service_role, an admin):
+/// the one check of every worker function, in Rust and, through
+/// `dialer.require_worker()`, in SQL.
+pub fn require_worker(function: &str) {
+    if !caller_is_privileged() {
+        crate::errors::raise(pg_dialer_core::error::DialerError::forbidden(format!(
+            "{function}() is for the dialing worker: call it as service_role or as an admin"
+        )));
+    }
+}
+
 /// Whether the caller's role is a superuser (a DBA loading data or restoring
 /// a dump), by the same role as `caller_is_privileged`.
 pub fn caller_is_superuser() -> bool {
@@ -114,6 +125,13 @@ pub mod dialer {
     #[pg_extern(stable, strict, parallel_safe)]
     pub fn caller_is_superuser() -> bool {
         super::caller_is_superuser()
+    }
+
+    /// 42501 unless the caller is the dialing worker; for the worker
+    /// functions written in SQL.
+    #[pg_extern(stable, parallel_safe)]
+    pub fn require_worker(function_name: Option<&str>) {
+        super::require_worker(function_name.unwrap_or("this function"))
     }
 }
 

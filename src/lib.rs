@@ -13,9 +13,11 @@ mod locks;
 mod numbers;
 mod plans;
 mod queue;
+mod rollover;
 mod routing;
 mod schema;
 mod settings;
+mod usage;
 mod version;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -81,6 +83,7 @@ extension_sql_file!(
     name = "queue",
     requires = [
         "security",
+        identity::dialer::require_worker,
         queue::dialer::check_queued_call,
         queue::dialer::check_template_params,
         numbers::dialer::validate_user_phone_number,
@@ -100,7 +103,10 @@ extension_sql_file!(
         "queue",
         billing::dialer::normalize_call_result,
         billing::dialer::billed_minutes_for,
-        billing::dialer::subscription_period
+        billing::dialer::subscription_period,
+        billing::dialer::plan_remaining,
+        usage::compute_remaining_usage,
+        rollover::rollover_billing_periods
     ]
 );
 

@@ -254,14 +254,6 @@ struct CallerNumber {
     full_number: String,
 }
 
-fn require_privileged(function: &str) {
-    if !caller_is_privileged() {
-        raise(DialerError::forbidden(format!(
-            "{function}() is for the dialing worker: call it as service_role or as an admin"
-        )));
-    }
-}
-
 fn require_read_committed(function: &str) {
     let level = spi(Spi::get_one::<String>(
         "SELECT current_setting('transaction_isolation')",
@@ -575,7 +567,7 @@ fn claim_due_calls(
         name!(variables, JsonB),
     ),
 > {
-    require_privileged("claim_due_calls");
+    crate::identity::require_worker("claim_due_calls");
     require_read_committed("claim_due_calls");
     if !(1..=10_000).contains(&batch_size) {
         raise(DialerError::invalid(format!(
@@ -722,6 +714,9 @@ fn providers_with_numbers(client: &SpiClient<'_>, open: &[Uuid]) -> Result<Vec<U
 /// is placed and billed there), with the user's calls in progress in it.
 macro_rules! due_calls {
     ($where:expr) => {
+        due_calls!("public.call_queue q", $where)
+    };
+    ($from:expr, $where:expr) => {
         concat!(
             "SELECT q.id, q.user_id, q.recipient_number, least(coalesce(q.retry_count, 0)::bigint + 1, 2147483647)::int,
                     q.caller_number_id, cn.provider_id, cn.phone_id, cn.full_number,
@@ -737,7 +732,9 @@ macro_rules! due_calls {
                          THEN ARRAY(SELECT e FROM jsonb_array_elements_text(bpp.features -> 'allowed_number_types') AS e
                                     WHERE e IS NOT NULL) END,
                     bpp.call_limit, bpp.minutes_limit, pu.calls_used, pu.minutes_used, busy.calls
-             FROM public.call_queue q
+             FROM ",
+            $from,
+            "
              LEFT JOIN public.user_phone_numbers cn ON cn.id = q.caller_number_id
              LEFT JOIN public.call_templates t ON t.id = q.template_id
              LEFT JOIN public.voice_options v ON v.id = coalesce(q.voice_id, t.voice_id)
@@ -783,13 +780,16 @@ macro_rules! broken {
 fn load_broken_calls(client: &SpiClient<'_>, limit: i64) -> Result<Vec<DueCall>, SpiError> {
     read_due_calls(plans::query(
         client,
-        due_calls!(concat!(
-            broken!(),
-            " AND q.id IN (SELECT h.id FROM public.call_queue h
-                          WHERE h.status = 'queued' AND (h.scheduled_time <= now() OR h.scheduled_time IS NULL)
-                          ORDER BY h.scheduled_time NULLS FIRST, h.created_at, h.id
-                          LIMIT $1)"
-        )),
+        // The head first, then what its calls use: the checks run on the
+        // `limit` oldest due calls only, not on every queued call.
+        due_calls!(
+            "(SELECT h.id FROM public.call_queue h
+              WHERE h.status = 'queued' AND (h.scheduled_time <= now() OR h.scheduled_time IS NULL)
+              ORDER BY h.scheduled_time NULLS FIRST, h.created_at, h.id
+              LIMIT $1) AS head
+             JOIN public.call_queue q ON q.id = head.id",
+            broken!()
+        ),
         &[limit.into()],
     )?)
 }

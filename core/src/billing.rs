@@ -19,6 +19,12 @@ pub fn billed_minutes(seconds: i64) -> i64 {
     }
 }
 
+/// What is left of a plan's limit: the limit less what was used and what
+/// is reserved, never below zero; no limit (`None`) is unlimited.
+pub fn remaining(limit: Option<i64>, used: i64, reserved: i64) -> Option<i64> {
+    limit.map(|limit| limit.saturating_sub(used).saturating_sub(reserved).max(0))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interval {
     Monthly,
@@ -201,6 +207,18 @@ mod tests {
         assert_eq!(billed_minutes(60), 1);
         assert_eq!(billed_minutes(61), 2);
         assert_eq!(billed_minutes(3600), 60);
+    }
+
+    #[test]
+    fn remaining_is_the_limit_less_used_and_reserved() {
+        assert_eq!(remaining(Some(100), 30, 20), Some(50));
+        assert_eq!(remaining(Some(10), 8, 5), Some(0), "never below zero");
+        assert_eq!(remaining(None, 8, 5), None, "no limit is unlimited");
+        assert_eq!(
+            remaining(Some(i64::MIN), i64::MAX, i64::MAX),
+            Some(0),
+            "no overflow"
+        );
     }
 
     #[test]

@@ -1,0 +1,106 @@
+//! compute_remaining_usage(): what is left of a user's plan in the billing
+//! period that covers a time (dialer.billing_period()), for the caller or,
+//! for an admin or service_role, for anyone. It runs with the caller's
+//! privileges: row level security shows a user only their own rows.
+
+use crate::errors::{raise, spi};
+use crate::identity::{caller_is_privileged, current_identity};
+use crate::plans;
+use pg_dialer_core::billing::remaining;
+use pg_dialer_core::error::DialerError;
+use pgrx::prelude::*;
+use pgrx::Uuid;
+
+/// The plan, usage and reservations of the period covering a time.
+const PERIOD_USAGE: &str = "
+    SELECT bp.subscription_id, p.name AS plan_name, bp.period_start, bp.period_end, p.call_limit, p.minutes_limit,
+           pu.calls_used, pu.minutes_used, dialer.reserved_calls($1, bp.period_start, bp.period_end) AS reserved
+    FROM dialer.billing_period($1, $2) AS bp
+    JOIN public.subscription_plans p ON p.id = bp.plan_id
+    CROSS JOIN dialer.period_usage($1, bp.period_start) AS pu";
+
+/// compute_remaining_usage()'s row.
+type Remaining = (
+    Uuid,
+    Option<String>,
+    TimestampWithTimeZone,
+    TimestampWithTimeZone,
+    Option<i32>,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i32>,
+    i64,
+    Option<i64>,
+);
+
+/// Whose usage the caller may see: their own, or anyone's for an admin or
+/// service_role.
+fn usage_owner(user_id: Option<Uuid>) -> Result<Uuid, DialerError> {
+    let me = current_identity()
+        .user_id
+        .map(|id| Uuid::from_bytes(*id.as_bytes()));
+    let target = user_id
+        .or(me)
+        .ok_or_else(|| DialerError::forbidden("sign in to see your usage"))?;
+    if Some(target) != me && !caller_is_privileged() {
+        return Err(DialerError::forbidden(
+            "only an admin or service_role can see another user's usage",
+        ));
+    }
+    Ok(target)
+}
+
+#[allow(clippy::type_complexity)] // pgrx needs the columns spelled out here
+#[pg_extern(stable, parallel_safe)]
+#[search_path(pg_catalog)]
+fn compute_remaining_usage(
+    user_id: default!(Option<Uuid>, "NULL"),
+    at: default!(Option<TimestampWithTimeZone>, "now()"),
+) -> TableIterator<
+    'static,
+    (
+        name!(subscription_id, Uuid),
+        name!(plan_name, Option<String>),
+        name!(period_start, TimestampWithTimeZone),
+        name!(period_end, TimestampWithTimeZone),
+        name!(calls_limit, Option<i32>),
+        name!(calls_used, i64),
+        name!(calls_reserved, i64),
+        name!(calls_remaining, Option<i64>),
+        name!(minutes_limit, Option<i32>),
+        name!(minutes_used, i64),
+        name!(minutes_remaining, Option<i64>),
+    ),
+> {
+    let target = usage_owner(user_id).unwrap_or_else(|err| raise(err));
+    let Some(at) = at else {
+        return TableIterator::new(None);
+    };
+    let row: Option<Remaining> = spi(Spi::connect(|client| {
+        plans::first(client, PERIOD_USAGE, &[target.into(), at.into()], |r| {
+            let calls_limit: Option<i32> = r.get_by_name("call_limit")?;
+            let minutes_limit: Option<i32> = r.get_by_name("minutes_limit")?;
+            let calls_used = r.get_by_name::<i64, _>("calls_used")?.unwrap_or(0);
+            let minutes_used = r.get_by_name::<i64, _>("minutes_used")?.unwrap_or(0);
+            let reserved = r.get_by_name::<i64, _>("reserved")?.unwrap_or(0);
+            Ok((
+                r.get_by_name::<Uuid, _>("subscription_id")?
+                    .expect("a period has its subscription"),
+                r.get_by_name("plan_name")?,
+                r.get_by_name::<TimestampWithTimeZone, _>("period_start")?
+                    .expect("a period has a start"),
+                r.get_by_name::<TimestampWithTimeZone, _>("period_end")?
+                    .expect("a period has an end"),
+                calls_limit,
+                calls_used,
+                reserved,
+                remaining(calls_limit.map(i64::from), calls_used, reserved),
+                minutes_limit,
+                minutes_used,
+                remaining(minutes_limit.map(i64::from), minutes_used, 0),
+            ))
+        })
+    }));
+    TableIterator::new(row)
+}
