@@ -59,9 +59,15 @@ pub fn caller_is_superuser() -> bool {
 /// DEFINER function would, for just these statements; SET ROLE is refused
 /// meanwhile), and the caller's again afterwards, also when `f` fails.
 pub fn as_extension_owner<T>(f: impl FnOnce() -> T) -> T {
-    let owner = crate::errors::spi(Spi::get_one::<pg_sys::Oid>(
-        "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'pg_dialer'",
-    ))
+    let owner = crate::errors::spi(Spi::connect(|client| {
+        crate::plans::first(
+            client,
+            "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'pg_dialer'",
+            &[],
+            |r| r.get::<pg_sys::Oid>(1),
+        )
+    }))
+    .flatten()
     .expect("pg_dialer is installed");
     let mut user = pg_sys::InvalidOid;
     let mut context: i32 = 0;

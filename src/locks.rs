@@ -41,11 +41,15 @@ mod dialer {
             )));
         }
         crate::identity::as_extension_owner(|| {
-            spi(Spi::run_with_args(
-                "INSERT INTO dialer.user_locks AS l (user_id) VALUES ($1)
-                 ON CONFLICT (user_id) DO UPDATE SET locked_at = pg_catalog.now()",
-                &[user_id.into()],
-            ))
+            spi(Spi::connect(|client| {
+                crate::plans::query(
+                    client,
+                    "INSERT INTO dialer.user_locks AS l (user_id) VALUES ($1)
+                     ON CONFLICT (user_id) DO UPDATE SET locked_at = pg_catalog.now()",
+                    &[user_id.into()],
+                )
+                .map(drop)
+            }))
         });
     }
 }
