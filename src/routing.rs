@@ -36,6 +36,8 @@ impl PartialEq for ProviderNumber {
 struct Providers {
     router: Router<Uuid>,
     names: HashMap<Uuid, String>,
+    /// Calls in progress, of every provider (or none): no user has more.
+    in_progress: i64,
 }
 
 /// Loads every provider, in priority order, with its in-progress calls.
@@ -66,14 +68,16 @@ fn load_providers(client: &SpiClient<'_>, lock: bool) -> Result<Providers, SpiEr
         plans::query(
             client,
             "SELECT q.provider_id, count(*) FROM public.call_queue q
-             WHERE q.status = 'in-progress' AND q.provider_id IS NOT NULL
+             WHERE q.status = 'in-progress'
              GROUP BY q.provider_id",
             &[],
         )?
         .map(|row| Ok((row.get::<Uuid>(1)?, row.get::<i64>(2)?.unwrap_or(0))))
         .collect::<Result<Vec<_>, SpiError>>()
     })?;
+    let mut in_progress = 0;
     for (id, calls) in counts {
+        in_progress += calls;
         if let Some(p) = providers.iter_mut().find(|p| Some(p.id) == id) {
             p.in_progress = calls;
         }
@@ -81,6 +85,7 @@ fn load_providers(client: &SpiClient<'_>, lock: bool) -> Result<Providers, SpiEr
     Ok(Providers {
         router: Router::new(providers),
         names,
+        in_progress,
     })
 }
 
@@ -324,7 +329,9 @@ fn pick_provider_number(
         }
     });
     let picked = spi(Spi::connect_mut(|client| {
-        let Providers { mut router, names } = load_providers(client, false)?;
+        let Providers {
+            mut router, names, ..
+        } = load_providers(client, false)?;
         let mut numbers = TieredNumbers {
             client,
             found: Vec::new(),
@@ -432,16 +439,19 @@ struct PeriodLimits {
     minutes: Option<i64>,
     calls_used: i64,
     minutes_used: i64,
-    /// The user's calls in progress in the period.
-    in_progress: i64,
+    /// The user's calls in progress in the period; `None` when so few calls
+    /// are in progress that the plan has room for all of them and the batch.
+    in_progress: Option<i64>,
 }
 
 impl PeriodLimits {
     /// Whether the plan has room for one more call once `claimed` more of
     /// the user's calls went out in this claim.
     fn has_room(&self, claimed: i64) -> bool {
-        self.calls
-            .is_none_or(|limit| self.calls_used + self.in_progress + claimed < limit)
+        match (self.calls, self.in_progress) {
+            (Some(limit), Some(in_progress)) => self.calls_used + in_progress + claimed < limit,
+            _ => true,
+        }
     }
 }
 
@@ -579,7 +589,11 @@ fn claim_due_calls(
 }
 
 fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, SpiError> {
-    let Providers { mut router, names } = load_providers(client, true)?;
+    let Providers {
+        mut router,
+        names,
+        in_progress,
+    } = load_providers(client, true)?;
     if !router.has_capacity() {
         return Ok(Vec::new());
     }
@@ -588,16 +602,25 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
     // one without numbers, never keep other calls from being claimed.
     let open = router.with_capacity();
     let with_numbers = providers_with_numbers(client, &open)?;
-    let candidates = i64::from(batch_size).saturating_mul(4).min(10_000);
-    let due = load_due_calls(client, candidates, &open, &with_numbers)?;
-    // Calls that can never be placed as they are end now, with the reason.
-    let mut unroutable: Vec<(Uuid, String)> = load_broken_calls(client, candidates)?
-        .iter()
-        .map(|call| {
-            let reason = call.never_routable();
-            (call.id, reason.unwrap_or_else(|| "cannot be placed".into()))
-        })
-        .collect();
+    // Twice the batch: a provider that fills up during the batch skips the
+    // calls pinned to it; every other call the query returns can go out.
+    let candidates = i64::from(batch_size).saturating_mul(2).min(10_000);
+    // No user has more calls in progress than all of them: a plan with more
+    // room than that and the batch needs no count of its user's.
+    let bound = in_progress.saturating_add(i64::from(batch_size));
+    let due = load_due_calls(client, candidates, &open, &with_numbers, bound)?;
+    // Calls that can never be placed as they are end now, with the reason:
+    // those among the `batch_size` oldest due calls, so that each claim ends
+    // a bounded number (the calls after them are claimed meanwhile) and the
+    // query that finds them stays cheap.
+    let mut unroutable: Vec<(Uuid, String)> =
+        load_broken_calls(client, i64::from(batch_size), &due, bound)?
+            .iter()
+            .map(|call| {
+                let reason = call.never_routable();
+                (call.id, reason.unwrap_or_else(|| "cannot be placed".into()))
+            })
+            .collect();
     let now = spi(plans::first(
         client,
         "SELECT (extract(epoch FROM clock_timestamp()) * 1e6)::bigint",
@@ -738,14 +761,37 @@ macro_rules! due_calls {
              LEFT JOIN public.user_phone_numbers cn ON cn.id = q.caller_number_id
              LEFT JOIN public.call_templates t ON t.id = q.template_id
              LEFT JOIN public.voice_options v ON v.id = coalesce(q.voice_id, t.voice_id)
-             LEFT JOIN LATERAL dialer.billing_period(q.user_id, coalesce(q.scheduled_time, q.created_at), true)
-                 AS bp ON true
+             -- dialer.billing_period(q.user_id, <call time>, earlier => true) and
+             -- dialer.period_usage(), inline as in src/queue.rs (ACCOUNT): called
+             -- as SQL functions they cost more than the rest of the claim
+             LEFT JOIN LATERAL (
+                 SELECT sub.id AS subscription_id, sub.plan_id, per.period_start, per.period_end
+                 FROM public.user_subscriptions sub
+                 JOIN public.subscription_plans p ON p.id = sub.plan_id
+                 CROSS JOIN LATERAL dialer.subscription_period(
+                     sub.current_period_start, sub.current_period_end,
+                     coalesce(sub.billing_anchor, sub.current_period_start), p.\"interval\",
+                     NOT coalesce(sub.cancel_at_period_end, false), true,
+                     coalesce(q.scheduled_time, q.created_at)) AS per
+                 WHERE sub.user_id = q.user_id AND sub.status IN ('active', 'trialing')
+                 ORDER BY per.period_end DESC, sub.id
+                 LIMIT 1) AS bp ON true
              LEFT JOIN public.subscription_plans bpp ON bpp.id = bp.plan_id
-             LEFT JOIN LATERAL dialer.period_usage(q.user_id, bp.period_start) AS pu ON true
-             LEFT JOIN LATERAL (SELECT count(*) AS calls FROM public.call_queue x
-                                WHERE x.user_id = q.user_id AND x.status = 'in-progress'
-                                  AND coalesce(x.scheduled_time, x.created_at) >= bp.period_start
-                                  AND coalesce(x.scheduled_time, x.created_at) < bp.period_end) AS busy ON true
+             LEFT JOIN LATERAL (
+                 SELECT coalesce(sum(u.calls_used), 0)::bigint AS calls_used,
+                        coalesce(sum(u.minutes_used), 0)::bigint AS minutes_used
+                 FROM public.user_call_usage u
+                 WHERE u.user_id = q.user_id AND u.billing_period_start = bp.period_start) AS pu ON true
+             -- the user's calls in progress in the period, counted only where
+             -- they could matter: $4 bounds them (all calls in progress, and
+             -- the batch) and is usually far below the plan's limit
+             LEFT JOIN LATERAL (
+                 SELECT CASE WHEN bpp.call_limit IS NULL OR pu.calls_used + $4 < bpp.call_limit THEN NULL
+                        ELSE (SELECT count(*) FROM public.call_queue x
+                              WHERE x.user_id = q.user_id AND x.status = 'in-progress'
+                                AND coalesce(x.scheduled_time, x.created_at) >= bp.period_start
+                                AND coalesce(x.scheduled_time, x.created_at) < bp.period_end) END AS calls) AS busy
+                 ON true
              WHERE q.status = 'queued' AND (q.scheduled_time <= now() OR q.scheduled_time IS NULL)
                AND ",
             $where,
@@ -777,20 +823,43 @@ macro_rules! broken {
 
 /// Of the `limit` oldest due calls, those that can never be placed as they
 /// are, to be ended (a bounded look: each claim ends those at the head).
-fn load_broken_calls(client: &SpiClient<'_>, limit: i64) -> Result<Vec<DueCall>, SpiError> {
+/// `candidates` are the calls the claim will route: the checks run only on
+/// the oldest calls that are not among them (none, usually).
+fn load_broken_calls(
+    client: &SpiClient<'_>,
+    limit: i64,
+    candidates: &[DueCall],
+    bound: i64,
+) -> Result<Vec<DueCall>, SpiError> {
+    let head: Vec<Uuid> = plans::query(
+        client,
+        "SELECT h.id FROM public.call_queue h
+         WHERE h.status = 'queued' AND (h.scheduled_time <= now() OR h.scheduled_time IS NULL)
+         ORDER BY h.scheduled_time NULLS FIRST, h.created_at, h.id
+         LIMIT $1",
+        &[limit.into()],
+    )?
+    .map(|row| row.get::<Uuid>(1).map(|id| id.expect("an id")))
+    .collect::<Result<_, _>>()?;
+    let others: Vec<Uuid> = head
+        .into_iter()
+        .filter(|id| !candidates.iter().any(|call| call.id == *id))
+        .collect();
+    if others.is_empty() {
+        return Ok(Vec::new());
+    }
     read_due_calls(plans::query(
         client,
-        // The head first, then what its calls use: the checks run on the
-        // `limit` oldest due calls only, not on every queued call.
         due_calls!(
-            "(SELECT h.id FROM public.call_queue h
-              WHERE h.status = 'queued' AND (h.scheduled_time <= now() OR h.scheduled_time IS NULL)
-              ORDER BY h.scheduled_time NULLS FIRST, h.created_at, h.id
-              LIMIT $1) AS head
-             JOIN public.call_queue q ON q.id = head.id",
+            "unnest($2::uuid[]) AS head(id) JOIN public.call_queue q ON q.id = head.id",
             broken!()
         ),
-        &[limit.into()],
+        &[
+            limit.into(),
+            others.into(),
+            Vec::<Uuid>::new().into(),
+            bound.into(),
+        ],
     )?)
 }
 
@@ -802,6 +871,7 @@ fn load_due_calls(
     limit: i64,
     open: &[Uuid],
     with_numbers: &[Uuid],
+    bound: i64,
 ) -> Result<Vec<DueCall>, SpiError> {
     read_due_calls(plans::query(
         client,
@@ -810,7 +880,7 @@ fn load_due_calls(
             broken!(),
             ", false)
                -- a call the plan has room for once calls in progress end waits
-               AND (bpp.call_limit IS NULL OR pu.calls_used + busy.calls < bpp.call_limit)
+               AND (busy.calls IS NULL OR pu.calls_used + busy.calls < bpp.call_limit)
                AND CASE
                      -- its own caller number: that number's provider must have room
                      WHEN cn.provider_id IS NOT NULL THEN cn.provider_id = ANY ($2)
@@ -825,6 +895,7 @@ fn load_due_calls(
             limit.into(),
             open.to_vec().into(),
             with_numbers.to_vec().into(),
+            bound.into(),
         ],
     )?)
 }
@@ -867,7 +938,7 @@ fn read_due_calls(rows: pgrx::spi::SpiTupleTable<'_>) -> Result<Vec<DueCall>, Sp
                 minutes: row.get::<i32>(27)?.map(i64::from),
                 calls_used: row.get::<i64>(28)?.unwrap_or(0),
                 minutes_used: row.get::<i64>(29)?.unwrap_or(0),
-                in_progress: row.get::<i64>(30)?.unwrap_or(0),
+                in_progress: row.get::<i64>(30)?,
             },
         });
     }

@@ -13,8 +13,9 @@ pub struct PhoneNumber {
     pub country_code: String,
     /// The national significant number: `4155550100`.
     pub national: String,
-    /// Set when calling the number costs the caller extra (see [`COSTLY`]).
-    pub costly: Option<&'static str>,
+    /// The parsed number, for what is asked of it later: classifying it
+    /// runs libphonenumber's patterns, so it is done only when asked.
+    parsed: phonenumber::PhoneNumber,
 }
 
 /// The kinds of numbers that cost the caller extra, by the names the
@@ -46,10 +47,15 @@ fn costly_kind(number: &phonenumber::PhoneNumber) -> Option<&'static str> {
 }
 
 impl PhoneNumber {
+    /// Set when calling the number costs the caller extra (see [`COSTLY`]).
+    pub fn costly(&self) -> Option<&'static str> {
+        costly_kind(&self.parsed)
+    }
+
     /// Refuses a number that costs the caller extra unless its kind is among
     /// `allowed` (the plan's and the setting's `allowed_number_types`).
     pub fn check_cost(&self, field: &str, allowed: &[String]) -> Result<(), DialerError> {
-        match self.costly {
+        match self.costly() {
             Some(kind) if !allowed.iter().any(|a| a == kind) => Err(DialerError::invalid(format!(
                 "{field} {} is {}, which costs the caller extra",
                 self.e164,
@@ -107,7 +113,7 @@ pub fn parse_e164(field: &str, input: &str) -> Result<PhoneNumber, DialerError> 
         e164: number.format().mode(Mode::E164).to_string(),
         country_code: number.code().value().to_string(),
         national: number.national().to_string(),
-        costly: costly_kind(&number),
+        parsed: number,
     })
 }
 
@@ -185,7 +191,7 @@ mod tests {
             ("+44 7911 123456", None),
         ] {
             let n = parse_e164("recipient_number", input).unwrap();
-            assert_eq!(n.costly, kind, "{input}");
+            assert_eq!(n.costly(), kind, "{input}");
         }
     }
 

@@ -486,13 +486,21 @@ INSERT INTO call_queue (id, user_id, recipient_number, scheduled_time) VALUES
     ('99999999-9999-4999-8999-0000000000b1', :bob, '+14155550777', now() - interval '1 minute');
 SELECT tests.as_service();
 SELECT is((SELECT array_agg(recipient_number) FROM claim_due_calls(5)), ARRAY['+14155550777'],
-          'bob''s call is claimed behind 180 calls that cannot go now or ever (4 x 5 = 20 would have been looked at)');
+          'bob''s call is claimed behind 180 calls that cannot go now or ever (2 x 5 = 10 would have been looked at)');
 SELECT tests.as_owner();
-SELECT is((SELECT count(*) FROM call_queue WHERE recipient_number LIKE '+14155553%' AND status = 'failed'), 20::bigint,
-          'each claim ends the calls that can never be placed among the oldest it looks at (4 x 5)');
+SELECT is((SELECT count(*) FROM call_queue WHERE recipient_number LIKE '+14155553%' AND status = 'failed'), 5::bigint,
+          'each claim ends the calls that can never be placed among the oldest, as many as its batch (5)');
 SELECT tests.as_service();
-SELECT is((SELECT count(*) FROM claim_due_calls(5)) + (SELECT count(*) FROM claim_due_calls(5)), 0::bigint,
-          'two more claims, nothing to place');
+CREATE TEMP TABLE more_claims (n bigint) ON COMMIT DROP;
+GRANT ALL ON more_claims TO PUBLIC;
+DO $$
+BEGIN
+    FOR i IN 1 .. 11 LOOP
+        INSERT INTO more_claims SELECT count(*) FROM claim_due_calls(5);
+    END LOOP;
+END
+$$;
+SELECT is((SELECT sum(n) FROM more_claims), 0::numeric, 'eleven more claims, nothing to place');
 SELECT tests.as_owner();
 SELECT is((SELECT (count(*), min(last_error))::text FROM call_queue
            WHERE recipient_number LIKE '+14155553%' AND status = 'failed'),
