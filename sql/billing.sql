@@ -88,6 +88,12 @@ BEGIN
             RETURN NULL;
         END IF;
     END IF;
+    SELECT * INTO u FROM public.user_call_usage cu
+    WHERE cu.subscription_id = s.subscription_id AND cu.billing_period_start = s.period_start
+    FOR UPDATE;
+    IF FOUND AND u.billing_period_end IS NOT DISTINCT FROM s.period_end THEN
+        RETURN u;
+    END IF;
     INSERT INTO public.user_call_usage AS cu
         (user_id, subscription_id, billing_period_start, billing_period_end,
          calls_used, minutes_used, calls_remaining, minutes_remaining)
