@@ -8,7 +8,8 @@
 //! advisory lock would not do: any login role can take any advisory lock with
 //! `pg_advisory_xact_lock()` and so stall another tenant's work.
 //!
-//! Taking the lock writes the row (an upsert). At READ COMMITTED that is a
+//! Taking the lock writes the row (an update, or an upsert the first time).
+//! At READ COMMITTED that is a
 //! lock and nothing more. At REPEATABLE READ and SERIALIZABLE, a transaction
 //! whose snapshot predates the previous holder's commit cannot see what that
 //! holder queued, and PostgreSQL refuses its write of the same row with a
@@ -42,13 +43,23 @@ mod dialer {
         }
         crate::identity::as_extension_owner(|| {
             spi(Spi::connect(|client| {
-                crate::plans::query(
+                // The user's row is there after their first lock: an UPDATE,
+                // cheaper than the upsert that creates it.
+                let updated = crate::plans::query(
                     client,
-                    "INSERT INTO dialer.user_locks AS l (user_id) VALUES ($1)
-                     ON CONFLICT (user_id) DO UPDATE SET locked_at = pg_catalog.now()",
+                    "UPDATE dialer.user_locks SET locked_at = pg_catalog.now() WHERE user_id = $1 RETURNING 1",
                     &[user_id.into()],
-                )
-                .map(drop)
+                )?
+                .len();
+                if updated == 0 {
+                    crate::plans::query(
+                        client,
+                        "INSERT INTO dialer.user_locks AS l (user_id) VALUES ($1)
+                         ON CONFLICT (user_id) DO UPDATE SET locked_at = pg_catalog.now()",
+                        &[user_id.into()],
+                    )?;
+                }
+                Ok::<_, pgrx::spi::SpiError>(())
             }))
         });
     }

@@ -61,6 +61,19 @@ SELECT is((SELECT array_agg((calls_used, minutes_used, billing_period_end)::text
           ARRAY[(4, 2, :'this_month'::timestamptz + interval '1 month 10 days')::text],
           'into the period''s one usage row, which now ends where the period ends');
 
+-- compute_remaining_usage() reads the period and its usage inline: always
+-- what dialer.billing_period() and dialer.period_usage() say.
+SELECT is_empty($$
+    SELECT t FROM unnest(ARRAY[now(), now() + interval '20 days', now() + interval '45 days',
+                               now() - interval '40 days', now() + interval '400 days']) AS t
+    WHERE (SELECT row(period_start, period_end, calls_used, minutes_used)
+           FROM compute_remaining_usage('a11ce000-0000-4000-8000-000000000001', t))
+          IS DISTINCT FROM
+          (SELECT row(bp.period_start, bp.period_end, pu.calls_used, pu.minutes_used)
+           FROM dialer.billing_period('a11ce000-0000-4000-8000-000000000001', t) AS bp,
+                dialer.period_usage('a11ce000-0000-4000-8000-000000000001', bp.period_start) AS pu)$$,
+    'compute_remaining_usage() agrees with dialer.billing_period() and dialer.period_usage() at every time');
+
 ---------------------------------------------------------------- an active subscription between rollovers (class 10)
 -- Bob's period ended a month ago and no rollover has run since.
 UPDATE user_subscriptions SET current_period_start = :'this_month'::timestamptz - interval '2 months',
