@@ -445,6 +445,19 @@ struct PeriodLimits {
 }
 
 impl PeriodLimits {
+    /// What of the plan the period has used up, if anything: "calls" or
+    /// "minutes".
+    fn used_up(&self) -> Option<&'static str> {
+        let reached = |limit: Option<i64>, used: i64| limit.is_some_and(|limit| used >= limit);
+        if reached(self.calls, self.calls_used) {
+            Some("calls")
+        } else if reached(self.minutes, self.minutes_used) {
+            Some("minutes")
+        } else {
+            None
+        }
+    }
+
     /// Whether the plan has room for one more call once `claimed` more of
     /// the user's calls went out in this claim.
     fn has_room(&self, claimed: i64) -> bool {
@@ -495,25 +508,9 @@ impl DueCall {
         if self.voice_premium && !self.plan_premium_voices {
             return Some("cannot be placed: its voice is premium and its plan does not include premium voices".into());
         }
-        if self
-            .limits
-            .calls
-            .is_some_and(|limit| self.limits.calls_used >= limit)
-        {
-            return Some(
-                "cannot be placed: the plan's calls for its billing period are used up".into(),
-            );
-        }
-        if self
-            .limits
-            .minutes
-            .is_some_and(|limit| self.limits.minutes_used >= limit)
-        {
-            return Some(
-                "cannot be placed: the plan's minutes for its billing period are used up".into(),
-            );
-        }
-        None
+        self.limits.used_up().map(|what| {
+            format!("cannot be placed: the plan's {what} for its billing period are used up")
+        })
     }
 
     /// The variables the call goes out with (the template's defaults, then

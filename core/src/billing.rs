@@ -53,6 +53,14 @@ fn nth_end(anchor: DateTime<Utc>, interval: Interval, n: u32) -> Option<DateTime
     anchor.checked_add_months(Months::new(interval.months().checked_mul(n)?))
 }
 
+/// About how many periods lie from `from` to `to` (at least 1), from the
+/// calendar months between them: where the searches below start.
+fn periods_estimate(from: DateTime<Utc>, to: DateTime<Utc>, interval: Interval) -> Option<u32> {
+    let months = (i64::from(to.year()) - i64::from(from.year())) * 12 + i64::from(to.month())
+        - i64::from(from.month());
+    u32::try_from((months / i64::from(interval.months())).max(1)).ok()
+}
+
 /// The index `n >= 1` of the first period boundary counted from `anchor`
 /// that lies after `t`. Computed from the months between them, then
 /// corrected by at most a step or two: no loop over the periods in between,
@@ -62,9 +70,7 @@ fn first_boundary_after(
     interval: Interval,
     t: DateTime<Utc>,
 ) -> Option<u32> {
-    let months = (i64::from(t.year()) - i64::from(anchor.year())) * 12 + i64::from(t.month())
-        - i64::from(anchor.month());
-    let mut n = u32::try_from((months / i64::from(interval.months())).max(1)).ok()?;
+    let mut n = periods_estimate(anchor, t, interval)?;
     while n > 1 && nth_end(anchor, interval, n - 1)? > t {
         n -= 1;
     }
@@ -172,9 +178,7 @@ fn period_before(
     interval: Interval,
     at: DateTime<Utc>,
 ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    let months = (i64::from(anchor.year()) - i64::from(at.year())) * 12 + i64::from(anchor.month())
-        - i64::from(at.month());
-    let mut n = u32::try_from((months / i64::from(interval.months())).max(1)).ok()?;
+    let mut n = periods_estimate(at, anchor, interval)?;
     while n > 1 && nth_start_before(anchor, interval, n - 1)? <= at {
         n -= 1;
     }
