@@ -519,9 +519,10 @@ impl DueCall {
     fn checked_variables(
         &self,
         recipient: &PhoneNumber,
+        setting_types: &[String],
     ) -> Result<serde_json::Map<String, serde_json::Value>, DialerError> {
         let mut allowed = self.plan_number_types.clone();
-        allowed.extend(crate::settings::allowed_number_types());
+        allowed.extend_from_slice(setting_types);
         recipient.check_cost("recipient_number", &allowed)?;
         let params = TemplateParams::parse(
             json::parse_field("template params", self.params.as_deref())?.as_ref(),
@@ -638,6 +639,8 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
     // Calls of each user claimed so far in this claim, against the plan's
     // call limit (claims run one at a time, see load_providers).
     let mut claimed_of: HashMap<Uuid, i64> = HashMap::new();
+    // pg_dialer.allowed_number_types, read once for the whole claim.
+    let setting_types = crate::settings::allowed_number_types();
     for (call, recipient) in due.into_iter().zip(recipients) {
         if claimed.len() >= usize::try_from(batch_size).unwrap_or(0) || !router.has_capacity() {
             break;
@@ -647,7 +650,7 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
         if !call.limits.has_room(claimed_before) {
             continue;
         }
-        let checked = recipient.and_then(|r| Ok((call.checked_variables(&r)?, r)));
+        let checked = recipient.and_then(|r| Ok((call.checked_variables(&r, &setting_types)?, r)));
         let (variables, recipient) = match checked {
             Ok(checked) => checked,
             Err(err) => {
