@@ -7,21 +7,45 @@
 
 -- Calls a user has reserved in a period: queued or in progress, by their call
 -- time. The one definition the SQL below counts with; enqueue's quota check
--- in src/queue.rs counts the same, inline, on its hot path.
+-- in src/queue.rs counts the same, inline, on its hot path. PL/pgSQL, whose
+-- plan the session keeps: a SQL function with SET search_path is planned
+-- again each time its caller runs.
 CREATE FUNCTION dialer.reserved_calls(user_id uuid, period_start timestamptz, period_end timestamptz)
     RETURNS bigint
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path = ''
 AS $$
-    SELECT pg_catalog.count(*) FROM public.call_queue q
-    WHERE q.user_id = reserved_calls.user_id AND q.status IN ('queued', 'in-progress')
-      AND coalesce(q.scheduled_time, q.created_at) >= period_start
-      AND coalesce(q.scheduled_time, q.created_at) < period_end
+BEGIN
+    RETURN (SELECT pg_catalog.count(*) FROM public.call_queue q
+            WHERE q.user_id = reserved_calls.user_id AND q.status IN ('queued', 'in-progress')
+              AND coalesce(q.scheduled_time, q.created_at) >= reserved_calls.period_start
+              AND coalesce(q.scheduled_time, q.created_at) < reserved_calls.period_end);
+END
+$$;
+-- The period of a subscription that covers `at`: dialer.subscription_period()
+-- (Rust), which answers for any time, with its most common answer, the
+-- current period, given here. Plain SQL, so that PostgreSQL inlines it into
+-- the queries that call it (a claim asks once per due call, and a call of a
+-- set-returning function costs more than the rest of the question); so no
+-- SET search_path: every name and operator below is schema-qualified.
+CREATE FUNCTION dialer.covering_period(current_start timestamptz, current_end timestamptz,
+                                       anchor timestamptz, billing_interval text, renews boolean,
+                                       earlier boolean, at timestamptz)
+    RETURNS TABLE (period_start timestamptz, period_end timestamptz)
+    LANGUAGE sql STABLE PARALLEL SAFE ROWS 1
+AS $$
+    SELECT current_start, current_end
+    WHERE current_start OPERATOR(pg_catalog.<=) at AND at OPERATOR(pg_catalog.<) current_end
+    UNION ALL
+    SELECT p.period_start, p.period_end
+    FROM dialer.subscription_period(current_start, current_end, anchor, billing_interval, renews,
+                                    earlier, at) AS p
+    WHERE (current_start OPERATOR(pg_catalog.<=) at AND at OPERATOR(pg_catalog.<) current_end) IS NOT TRUE
 $$;
 
 -- The billing period that covers `at` for a user: the one definition, used
 -- by the quota, compute_remaining_usage(), claims and settlement.
--- dialer.subscription_period() (Rust) decides for each subscription: an
+-- dialer.covering_period() decides for each subscription: an
 -- active or trialing subscription covers its current period and, unless it
 -- ends at period end, the ones after it, also before rollover_billing_periods()
 -- has moved it on. With `earlier`, a subscription also covers its earlier
@@ -29,36 +53,39 @@ $$;
 -- queued in a period that has since ended). With `ended`, canceled and
 -- past_due subscriptions count too, for what they covered: settlement bills a
 -- result of a call already placed, whatever became of the subscription since.
+-- Inlined into its callers' queries like dialer.covering_period(), so
+-- schema-qualified throughout instead of SET search_path.
 CREATE FUNCTION dialer.billing_period(user_id uuid, at timestamptz, earlier boolean DEFAULT false,
                                       ended boolean DEFAULT false)
     RETURNS TABLE (subscription_id uuid, plan_id uuid, period_start timestamptz, period_end timestamptz)
     LANGUAGE sql STABLE PARALLEL SAFE ROWS 1
-    SET search_path = ''
 AS $$
     SELECT sub.id, sub.plan_id, per.period_start, per.period_end
     FROM public.user_subscriptions sub
-    JOIN public.subscription_plans p ON p.id = sub.plan_id
-    CROSS JOIN LATERAL dialer.subscription_period(
+    JOIN public.subscription_plans p ON p.id OPERATOR(pg_catalog.=) sub.plan_id
+    CROSS JOIN LATERAL dialer.covering_period(
         sub.current_period_start, sub.current_period_end,
         coalesce(sub.billing_anchor, sub.current_period_start), p."interval",
-        sub.status IN ('active', 'trialing') AND NOT coalesce(sub.cancel_at_period_end, false),
+        sub.status OPERATOR(pg_catalog.=) ANY ('{active,trialing}'::pg_catalog.text[])
+            AND NOT coalesce(sub.cancel_at_period_end, false),
         billing_period.earlier, billing_period.at) AS per
-    WHERE sub.user_id = billing_period.user_id
-      AND (sub.status IN ('active', 'trialing') OR billing_period.ended)
-    ORDER BY sub.status IN ('active', 'trialing') DESC, per.period_end DESC, sub.id
+    WHERE sub.user_id OPERATOR(pg_catalog.=) billing_period.user_id
+      AND (sub.status OPERATOR(pg_catalog.=) ANY ('{active,trialing}'::pg_catalog.text[]) OR billing_period.ended)
+    ORDER BY sub.status OPERATOR(pg_catalog.=) ANY ('{active,trialing}'::pg_catalog.text[]) DESC, per.period_end DESC, sub.id
     LIMIT 1
 $$;
 
 -- The usage of a period: the usage rows of the user that start where the
 -- period starts. An end moved by an admin or a billing sync keeps its usage.
+-- Inlined like dialer.billing_period().
 CREATE FUNCTION dialer.period_usage(user_id uuid, period_start timestamptz)
     RETURNS TABLE (calls_used bigint, minutes_used bigint)
     LANGUAGE sql STABLE PARALLEL SAFE ROWS 1
-    SET search_path = ''
 AS $$
-    SELECT coalesce(sum(u.calls_used), 0)::bigint, coalesce(sum(u.minutes_used), 0)::bigint
+    SELECT coalesce(pg_catalog.sum(u.calls_used), 0)::bigint, coalesce(pg_catalog.sum(u.minutes_used), 0)::bigint
     FROM public.user_call_usage u
-    WHERE u.user_id = period_usage.user_id AND u.billing_period_start = period_usage.period_start
+    WHERE u.user_id OPERATOR(pg_catalog.=) period_usage.user_id
+      AND u.billing_period_start OPERATOR(pg_catalog.=) period_usage.period_start
 $$;
 
 -- The usage row of the billing period that covers `at` for a user, created
@@ -113,15 +140,17 @@ $$;
 -- used and what is reserved (calls queued or in progress in the period),
 -- by dialer.remaining(). NULL where the plan has no limit.
 CREATE FUNCTION dialer.refresh_remaining(usage_id uuid) RETURNS void
-    LANGUAGE sql VOLATILE
+    LANGUAGE plpgsql VOLATILE
     SET search_path = ''
 AS $$
+BEGIN
     UPDATE public.user_call_usage u
     SET calls_remaining = dialer.remaining(p.call_limit, coalesce(u.calls_used, 0),
             dialer.reserved_calls(u.user_id, u.billing_period_start, u.billing_period_end)),
         minutes_remaining = dialer.remaining(p.minutes_limit, coalesce(u.minutes_used, 0), 0)
     FROM public.user_subscriptions s JOIN public.subscription_plans p ON p.id = s.plan_id
-    WHERE u.id = usage_id AND s.id = u.subscription_id
+    WHERE u.id = refresh_remaining.usage_id AND s.id = u.subscription_id;
+END
 $$;
 
 -- Adds a settled call to the usage of the period that covers `at`.

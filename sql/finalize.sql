@@ -17,6 +17,7 @@ GRANT EXECUTE ON FUNCTION
     dialer.refresh_remaining(uuid), dialer.settle_usage(uuid, timestamptz, integer, integer),
     dialer.normalize_call_result(text), dialer.billed_minutes_for(integer), dialer.remaining(bigint, bigint, bigint),
     dialer.subscription_period(timestamptz, timestamptz, timestamptz, text, boolean, boolean, timestamptz),
+    dialer.covering_period(timestamptz, timestamptz, timestamptz, text, boolean, boolean, timestamptz),
     dialer.billing_period(uuid, timestamptz, boolean, boolean), dialer.period_usage(uuid, timestamptz)
 TO authenticated, service_role;
 

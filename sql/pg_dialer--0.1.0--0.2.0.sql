@@ -383,7 +383,7 @@ $$;
 
 ---------------------------------------------------------------------------
 -- One definition of the billing period covering a time and of its usage
--- (dialer.subscription_period in Rust, dialer.billing_period,
+-- (dialer.subscription_period in Rust, dialer.covering_period, dialer.billing_period,
 -- dialer.period_usage), used by the quota, compute_remaining_usage(),
 -- claims, settlement and rollover; usage is billed to the call's period.
 ---------------------------------------------------------------------------
@@ -404,42 +404,66 @@ IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'subscription_period_wrapper';
 
+-- The period of a subscription that covers `at`: dialer.subscription_period()
+-- (Rust), which answers for any time, with its most common answer, the
+-- current period, given here. Plain SQL, so that PostgreSQL inlines it into
+-- the queries that call it (a claim asks once per due call, and a call of a
+-- set-returning function costs more than the rest of the question); so no
+-- SET search_path: every name and operator below is schema-qualified.
+CREATE FUNCTION dialer.covering_period(current_start timestamptz, current_end timestamptz,
+                                       anchor timestamptz, billing_interval text, renews boolean,
+                                       earlier boolean, at timestamptz)
+    RETURNS TABLE (period_start timestamptz, period_end timestamptz)
+    LANGUAGE sql STABLE PARALLEL SAFE ROWS 1
+AS $$
+    SELECT current_start, current_end
+    WHERE current_start OPERATOR(pg_catalog.<=) at AND at OPERATOR(pg_catalog.<) current_end
+    UNION ALL
+    SELECT p.period_start, p.period_end
+    FROM dialer.subscription_period(current_start, current_end, anchor, billing_interval, renews,
+                                    earlier, at) AS p
+    WHERE (current_start OPERATOR(pg_catalog.<=) at AND at OPERATOR(pg_catalog.<) current_end) IS NOT TRUE
+$$;
+
+
 CREATE FUNCTION dialer.billing_period(user_id uuid, at timestamptz, earlier boolean DEFAULT false,
                                       ended boolean DEFAULT false)
     RETURNS TABLE (subscription_id uuid, plan_id uuid, period_start timestamptz, period_end timestamptz)
     LANGUAGE sql STABLE PARALLEL SAFE ROWS 1
-    SET search_path = ''
 AS $$
     SELECT sub.id, sub.plan_id, per.period_start, per.period_end
     FROM public.user_subscriptions sub
-    JOIN public.subscription_plans p ON p.id = sub.plan_id
-    CROSS JOIN LATERAL dialer.subscription_period(
+    JOIN public.subscription_plans p ON p.id OPERATOR(pg_catalog.=) sub.plan_id
+    CROSS JOIN LATERAL dialer.covering_period(
         sub.current_period_start, sub.current_period_end,
         coalesce(sub.billing_anchor, sub.current_period_start), p."interval",
-        sub.status IN ('active', 'trialing') AND NOT coalesce(sub.cancel_at_period_end, false),
+        sub.status OPERATOR(pg_catalog.=) ANY ('{active,trialing}'::pg_catalog.text[])
+            AND NOT coalesce(sub.cancel_at_period_end, false),
         billing_period.earlier, billing_period.at) AS per
-    WHERE sub.user_id = billing_period.user_id
-      AND (sub.status IN ('active', 'trialing') OR billing_period.ended)
-    ORDER BY sub.status IN ('active', 'trialing') DESC, per.period_end DESC, sub.id
+    WHERE sub.user_id OPERATOR(pg_catalog.=) billing_period.user_id
+      AND (sub.status OPERATOR(pg_catalog.=) ANY ('{active,trialing}'::pg_catalog.text[]) OR billing_period.ended)
+    ORDER BY sub.status OPERATOR(pg_catalog.=) ANY ('{active,trialing}'::pg_catalog.text[]) DESC, per.period_end DESC, sub.id
     LIMIT 1
 $$;
 
 CREATE FUNCTION dialer.period_usage(user_id uuid, period_start timestamptz)
     RETURNS TABLE (calls_used bigint, minutes_used bigint)
     LANGUAGE sql STABLE PARALLEL SAFE ROWS 1
-    SET search_path = ''
 AS $$
-    SELECT coalesce(sum(u.calls_used), 0)::bigint, coalesce(sum(u.minutes_used), 0)::bigint
+    SELECT coalesce(pg_catalog.sum(u.calls_used), 0)::bigint, coalesce(pg_catalog.sum(u.minutes_used), 0)::bigint
     FROM public.user_call_usage u
-    WHERE u.user_id = period_usage.user_id AND u.billing_period_start = period_usage.period_start
+    WHERE u.user_id OPERATOR(pg_catalog.=) period_usage.user_id
+      AND u.billing_period_start OPERATOR(pg_catalog.=) period_usage.period_start
 $$;
 
 REVOKE EXECUTE ON FUNCTION
     dialer.subscription_period(timestamptz, timestamptz, timestamptz, text, boolean, boolean, timestamptz),
+    dialer.covering_period(timestamptz, timestamptz, timestamptz, text, boolean, boolean, timestamptz),
     dialer.billing_period(uuid, timestamptz, boolean, boolean), dialer.period_usage(uuid, timestamptz)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     dialer.subscription_period(timestamptz, timestamptz, timestamptz, text, boolean, boolean, timestamptz),
+    dialer.covering_period(timestamptz, timestamptz, timestamptz, text, boolean, boolean, timestamptz),
     dialer.billing_period(uuid, timestamptz, boolean, boolean), dialer.period_usage(uuid, timestamptz)
 TO authenticated, service_role;
 
@@ -487,15 +511,17 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION dialer.refresh_remaining(usage_id uuid) RETURNS void
-    LANGUAGE sql VOLATILE
+    LANGUAGE plpgsql VOLATILE
     SET search_path = ''
 AS $$
+BEGIN
     UPDATE public.user_call_usage u
     SET calls_remaining = dialer.remaining(p.call_limit, coalesce(u.calls_used, 0),
             dialer.reserved_calls(u.user_id, u.billing_period_start, u.billing_period_end)),
         minutes_remaining = dialer.remaining(p.minutes_limit, coalesce(u.minutes_used, 0), 0)
     FROM public.user_subscriptions s JOIN public.subscription_plans p ON p.id = s.plan_id
-    WHERE u.id = usage_id AND s.id = u.subscription_id
+    WHERE u.id = refresh_remaining.usage_id AND s.id = u.subscription_id;
+END
 $$;
 
 CREATE OR REPLACE FUNCTION dialer.settle_usage(user_id uuid, at timestamptz, calls integer, minutes integer) RETURNS void
@@ -624,6 +650,22 @@ AS 'MODULE_PATHNAME', 'plan_remaining_wrapper';
 
 REVOKE EXECUTE ON FUNCTION dialer.remaining(bigint, bigint, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION dialer.remaining(bigint, bigint, bigint) TO authenticated, service_role;
+
+---------------------------------------------------------------------------
+-- Calls reserved are counted by PL/pgSQL, whose plan the session keeps.
+---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION dialer.reserved_calls(user_id uuid, period_start timestamptz, period_end timestamptz)
+    RETURNS bigint
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path = ''
+AS $$
+BEGIN
+    RETURN (SELECT pg_catalog.count(*) FROM public.call_queue q
+            WHERE q.user_id = reserved_calls.user_id AND q.status IN ('queued', 'in-progress')
+              AND coalesce(q.scheduled_time, q.created_at) >= reserved_calls.period_start
+              AND coalesce(q.scheduled_time, q.created_at) < reserved_calls.period_end);
+END
+$$;
 
 ---------------------------------------------------------------------------
 -- Last: the baseline takes what this update changed.

@@ -59,16 +59,7 @@ pub fn caller_is_superuser() -> bool {
 /// DEFINER function would, for just these statements; SET ROLE is refused
 /// meanwhile), and the caller's again afterwards, also when `f` fails.
 pub fn as_extension_owner<T>(f: impl FnOnce() -> T) -> T {
-    let owner = crate::errors::spi(Spi::connect(|client| {
-        crate::plans::first(
-            client,
-            "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'pg_dialer'",
-            &[],
-            |r| r.get::<pg_sys::Oid>(1),
-        )
-    }))
-    .flatten()
-    .expect("pg_dialer is installed");
+    let owner = extension_owner();
     let mut user = pg_sys::InvalidOid;
     let mut context: i32 = 0;
     // SAFETY: reads and sets the backend's current user and security context,
@@ -86,6 +77,51 @@ pub fn as_extension_owner<T>(f: impl FnOnce() -> T) -> T {
             unsafe { pg_sys::SetUserIdAndSecContext(user, context) }
         })
         .execute()
+}
+
+thread_local! {
+    /// The extension's owner, and the local transaction that read it.
+    static OWNER: std::cell::Cell<Option<(u32, pg_sys::Oid)>> = const { std::cell::Cell::new(None) };
+}
+
+/// The extension's owner, read once per transaction: a call queues, locks
+/// and settles under it several times, and the query, run under the
+/// search_paths of different callers, would be planned each time.
+fn extension_owner() -> pg_sys::Oid {
+    let xact = local_transaction_id();
+    if let Some((seen, owner)) = OWNER.get() {
+        if seen == xact {
+            return owner;
+        }
+    }
+    let owner = crate::errors::spi(Spi::connect(|client| {
+        crate::plans::first(
+            client,
+            "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'pg_dialer'",
+            &[],
+            |r| r.get::<pg_sys::Oid>(1),
+        )
+    }))
+    .flatten()
+    .expect("pg_dialer is installed");
+    OWNER.set(Some((xact, owner)));
+    owner
+}
+
+/// The backend's local transaction id: different for every transaction of
+/// the session.
+fn local_transaction_id() -> u32 {
+    // SAFETY: MyProc is set for every backend that runs SQL.
+    unsafe {
+        #[cfg(feature = "pg17")]
+        {
+            (*pg_sys::MyProc).vxid.lxid
+        }
+        #[cfg(not(feature = "pg17"))]
+        {
+            (*pg_sys::MyProc).lxid
+        }
+    }
 }
 
 fn outer_role() -> pg_sys::Oid {

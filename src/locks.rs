@@ -8,8 +8,7 @@
 //! advisory lock would not do: any login role can take any advisory lock with
 //! `pg_advisory_xact_lock()` and so stall another tenant's work.
 //!
-//! Taking the lock writes the row (an update, or an upsert the first time).
-//! At READ COMMITTED that is a
+//! Taking the lock writes the row (an upsert). At READ COMMITTED that is a
 //! lock and nothing more. At REPEATABLE READ and SERIALIZABLE, a transaction
 //! whose snapshot predates the previous holder's commit cannot see what that
 //! holder queued, and PostgreSQL refuses its write of the same row with a
@@ -22,45 +21,46 @@ use pgrx::prelude::*;
 /// and `dialer.lock_user()` gives it to privileged callers only.
 pub const ROLLOVER_KEY: &str = "00000000-0000-0000-0000-000000000000";
 
+/// Takes the lock of `user_id` until the transaction ends: one's own, or
+/// anyone's (and the rollover's) for an admin or service_role. The one
+/// implementation of `dialer.lock_user()`, for Rust callers too.
+pub fn lock_user(user_id: &str) {
+    let own = crate::identity::current_identity()
+        .user_id
+        .is_some_and(|id| id.to_string() == user_id)
+        && user_id != ROLLOVER_KEY;
+    if !own && !crate::identity::caller_is_privileged() {
+        crate::errors::raise(pg_dialer_core::error::DialerError::forbidden(format!(
+            "you can only take your own lock, not that of {user_id}"
+        )));
+    }
+    crate::identity::as_extension_owner(|| {
+        crate::errors::spi(Spi::connect(|client| {
+            // An upsert: its conflict check always goes through the primary
+            // key. An UPDATE first would be planned once per session, and a
+            // session that planned it while the table was empty (just
+            // installed, or vacuumed so) would scan the whole table for
+            // every lock until something made it plan again.
+            crate::plans::query(
+                client,
+                "INSERT INTO dialer.user_locks AS l (user_id) VALUES ($1::uuid)
+                 ON CONFLICT (user_id) DO UPDATE SET locked_at = pg_catalog.now()",
+                &[user_id.into()],
+            )
+            .map(drop)
+        }))
+    });
+}
+
 #[pg_schema]
 mod dialer {
-    use crate::errors::{raise, spi};
-    use crate::identity::{caller_is_privileged, current_identity};
-    use pg_dialer_core::error::DialerError;
     use pgrx::prelude::*;
 
-    /// Takes the lock of `user_id` until the transaction ends: one's own, or
-    /// anyone's (and the rollover's) for an admin or service_role.
+    /// Takes the lock of `user_id` until the transaction ends (see
+    /// [`super::lock_user`]).
     #[pg_extern(volatile, strict, parallel_unsafe)]
     #[search_path(pg_catalog)]
     fn lock_user(user_id: pgrx::Uuid) {
-        let own = current_identity().user_id.map(|id| *id.as_bytes()) == Some(*user_id.as_bytes())
-            && user_id.to_string() != super::ROLLOVER_KEY;
-        if !own && !caller_is_privileged() {
-            raise(DialerError::forbidden(format!(
-                "you can only take your own lock, not that of {user_id}"
-            )));
-        }
-        crate::identity::as_extension_owner(|| {
-            spi(Spi::connect(|client| {
-                // The user's row is there after their first lock: an UPDATE,
-                // cheaper than the upsert that creates it.
-                let updated = crate::plans::query(
-                    client,
-                    "UPDATE dialer.user_locks SET locked_at = pg_catalog.now() WHERE user_id = $1 RETURNING 1",
-                    &[user_id.into()],
-                )?
-                .len();
-                if updated == 0 {
-                    crate::plans::query(
-                        client,
-                        "INSERT INTO dialer.user_locks AS l (user_id) VALUES ($1)
-                         ON CONFLICT (user_id) DO UPDATE SET locked_at = pg_catalog.now()",
-                        &[user_id.into()],
-                    )?;
-                }
-                Ok::<_, pgrx::spi::SpiError>(())
-            }))
-        });
+        super::lock_user(&user_id.to_string());
     }
 }

@@ -184,33 +184,31 @@ fn check_with(
     // With the owner's privileges: a user's view of voice_options hides
     // inactive voices, which must be refused as such (22023) like for anyone
     // else. What a user may use is checked below, not left to RLS.
+    // Taken here, before the account is read below: the quota counts see
+    // what earlier holders of the lock committed.
+    crate::locks::lock_user(user);
     let lookups = spi(crate::identity::as_extension_owner(|| {
         plans::first(
             client,
             LOOKUPS,
-            &[
-                user.into(),
-                caller_number_id.into(),
-                template_id.into(),
-                voice_id.into(),
-            ],
+            &[caller_number_id.into(), template_id.into(), voice_id.into()],
             |r| {
                 Ok(Lookups {
-                    now: r.get::<String>(2)?.unwrap_or_default(),
-                    caller_owner: r.get(3)?,
-                    caller_provider: r.get(4)?,
-                    caller_active: r.get::<bool>(5)?.unwrap_or(false),
-                    template_name: r.get(6)?,
-                    template_public: r.get::<bool>(7)?.unwrap_or(false),
-                    template_owner: r.get(8)?,
-                    template_provider: r.get(9)?,
-                    template_params: r.get(10)?,
-                    template_params_order: r.get(11)?,
-                    voice_id: r.get(12)?,
-                    voice_active: r.get::<bool>(13)?.unwrap_or(false),
-                    voice_premium: r.get::<bool>(14)?.unwrap_or(false),
-                    voice_provider: r.get(15)?,
-                    template_voice: r.get(16)?,
+                    now: r.get::<String>(1)?.unwrap_or_default(),
+                    caller_owner: r.get(2)?,
+                    caller_provider: r.get(3)?,
+                    caller_active: r.get::<bool>(4)?.unwrap_or(false),
+                    template_name: r.get(5)?,
+                    template_public: r.get::<bool>(6)?.unwrap_or(false),
+                    template_owner: r.get(7)?,
+                    template_provider: r.get(8)?,
+                    template_params: r.get(9)?,
+                    template_params_order: r.get(10)?,
+                    voice_id: r.get(11)?,
+                    voice_active: r.get::<bool>(12)?.unwrap_or(false),
+                    voice_premium: r.get::<bool>(13)?.unwrap_or(false),
+                    voice_provider: r.get(14)?,
+                    template_voice: r.get(15)?,
                 })
             },
         )
@@ -225,7 +223,6 @@ fn check_with(
         }
     };
 
-    // Taken after dialer.lock_user(): sees what earlier holders committed.
     let key = if old.is_none() {
         text(new, "idempotency_key")
     } else {
@@ -356,18 +353,18 @@ fn check_with(
     Ok(patch)
 }
 
-/// Takes the user's quota lock and reads the call's caller number, template
-/// and voice (the call's voice, else the template's) in one statement.
+/// The call's caller number, template and voice (the call's voice, else
+/// the template's), in one statement.
 const LOOKUPS: &str = "
-    SELECT dialer.lock_user($1::uuid), now()::text,
+    SELECT now()::text,
            cn.user_id::text, cn.provider_id::text, coalesce(cn.is_active, false),
            t.name, coalesce(t.is_public, false), t.created_by::text, t.provider_id::text, t.params::text, t.params_order::text,
            v.id::text, coalesce(v.is_active, false), coalesce(v.is_premium, false), v.provider_id::text,
            t.voice_id::text
     FROM (SELECT 1) AS one
-    LEFT JOIN public.user_phone_numbers cn ON cn.id = $2::uuid
-    LEFT JOIN public.call_templates t ON t.id = $3::uuid
-    LEFT JOIN public.voice_options v ON v.id = coalesce($4::uuid, t.voice_id)";
+    LEFT JOIN public.user_phone_numbers cn ON cn.id = $1::uuid
+    LEFT JOIN public.call_templates t ON t.id = $2::uuid
+    LEFT JOIN public.voice_options v ON v.id = coalesce($3::uuid, t.voice_id)";
 
 /// The subscription period that covers now, whether it covers the call
 /// time too (a call is queued into the current period only: a renewing
@@ -377,25 +374,10 @@ const LOOKUPS: &str = "
 /// dialer.billing_period() and dialer.period_usage() (sql/billing.sql),
 /// inline so that the kept plan holds them; their tests run through both.
 const ACCOUNT: &str = "
-    SELECT EXISTS (SELECT 1 FROM public.call_queue q
-                   WHERE q.user_id = $1::uuid AND q.idempotency_key = $4
-                     AND q.status IN ('queued', 'in-progress')
-                     AND coalesce(q.scheduled_time, q.created_at) >= s.period_start
-                     AND coalesce(q.scheduled_time, q.created_at) < s.period_end
-                     AND q.id IS DISTINCT FROM $3::uuid),
+    SELECT r.key_holder_reserved,
            CASE WHEN $2::timestamptz >= s.period_start AND $2::timestamptz < s.period_end THEN s.name END,
            s.period_start::text, s.period_end::text, s.call_limit, s.minutes_limit, s.premium_voices,
-           coalesce(s.allowed_number_types, '{}'),
-           (SELECT coalesce(sum(u.calls_used), 0)::bigint FROM public.user_call_usage u
-            WHERE u.user_id = $1::uuid AND u.billing_period_start = s.period_start),
-           (SELECT coalesce(sum(u.minutes_used), 0)::bigint FROM public.user_call_usage u
-            WHERE u.user_id = $1::uuid AND u.billing_period_start = s.period_start),
-           -- dialer.reserved_calls(), inline so that the kept plan holds it
-           (SELECT count(*) FROM public.call_queue q
-            WHERE q.user_id = $1::uuid AND q.status IN ('queued', 'in-progress')
-              AND coalesce(q.scheduled_time, q.created_at) >= s.period_start
-              AND coalesce(q.scheduled_time, q.created_at) < s.period_end
-              AND q.id IS DISTINCT FROM $3::uuid),
+           coalesce(s.allowed_number_types, '{}'), u.calls_used, u.minutes_used, r.reserved,
            -- the call time as PostgreSQL reads it: a bad one is the caller's
            -- 22007 even where no subscription would have read it
            $2::timestamptz::text
@@ -409,13 +391,27 @@ const ACCOUNT: &str = "
                    AS allowed_number_types
         FROM public.user_subscriptions sub
         JOIN public.subscription_plans p ON p.id = sub.plan_id
-        CROSS JOIN LATERAL dialer.subscription_period(
+        CROSS JOIN LATERAL dialer.covering_period(
             sub.current_period_start, sub.current_period_end,
             coalesce(sub.billing_anchor, sub.current_period_start), p.\"interval\",
             NOT coalesce(sub.cancel_at_period_end, false), false, now()) AS per
         WHERE sub.user_id = $1::uuid AND sub.status IN ('active', 'trialing')
         ORDER BY per.period_end DESC, sub.id
-        LIMIT 1) AS s ON true";
+        LIMIT 1) AS s ON true
+    LEFT JOIN LATERAL (
+        SELECT coalesce(sum(u.calls_used), 0)::bigint AS calls_used,
+               coalesce(sum(u.minutes_used), 0)::bigint AS minutes_used
+        FROM public.user_call_usage u
+        WHERE u.user_id = $1::uuid AND u.billing_period_start = s.period_start) AS u ON true
+    -- dialer.reserved_calls(), inline so that the kept plan holds it
+    LEFT JOIN LATERAL (
+        SELECT count(*) AS reserved,
+               coalesce(bool_or(q.idempotency_key = $4), false) AS key_holder_reserved
+        FROM public.call_queue q
+        WHERE q.user_id = $1::uuid AND q.status IN ('queued', 'in-progress')
+          AND coalesce(q.scheduled_time, q.created_at) >= s.period_start
+          AND coalesce(q.scheduled_time, q.created_at) < s.period_end
+          AND q.id IS DISTINCT FROM $3::uuid) AS r ON true";
 
 struct Lookups {
     now: String,

@@ -104,7 +104,7 @@ fn load_numbers(
         "SELECT array_agg(id), array_agg(phone_id), array_agg(full_number),
                 array_agg(country_code), array_agg(area_code), array_agg(last_used)
          FROM (SELECT DISTINCT ON (n.id) n.id, n.phone_id, n.full_number, n.country_code, n.area_code,
-                      least(greatest(extract(epoch FROM n.last_used_at) * 1e6, -9e18), 9e18)::bigint AS last_used
+                      n.last_used_at AS last_used
                FROM (SELECT * FROM public.provider_phone_numbers
                      WHERE provider_id = $1 AND is_active AND country_code = ANY ($2) AND area_code = ANY ($3)
                      UNION ALL
@@ -130,7 +130,8 @@ fn load_numbers(
                 r.get::<Vec<Option<String>>>(3)?.unwrap_or_default(),
                 r.get::<Vec<Option<String>>>(4)?.unwrap_or_default(),
                 r.get::<Vec<Option<String>>>(5)?.unwrap_or_default(),
-                r.get::<Vec<Option<i64>>>(6)?.unwrap_or_default(),
+                r.get::<Vec<Option<TimestampWithTimeZone>>>(6)?
+                    .unwrap_or_default(),
             ))
         },
     ))
@@ -152,7 +153,7 @@ fn load_numbers(
                     },
                     country_code: country.unwrap_or_default(),
                     area_code: area.unwrap_or_default(),
-                    last_used,
+                    last_used: last_used.map(|t| unix_micros(t.into())),
                 })
             },
         )
@@ -202,18 +203,15 @@ impl NumberSource<Uuid, ProviderNumber> for TieredNumbers<'_, '_> {
         recipient: &PhoneNumber,
     ) -> &[NumberCandidate<ProviderNumber>] {
         const TIERS: [&str; 3] = [
-            "SELECT id, phone_id, full_number, country_code, area_code,
-                    least(greatest(extract(epoch FROM last_used_at) * 1e6, -9e18), 9e18)::bigint
+            "SELECT id, phone_id, full_number, country_code, area_code, last_used_at
              FROM public.provider_phone_numbers
              WHERE provider_id = $1 AND is_active AND country_code = $2 AND area_code = ANY ($3)
              ORDER BY last_used_at NULLS FIRST, id LIMIT 1",
-            "SELECT id, phone_id, full_number, country_code, area_code,
-                    least(greatest(extract(epoch FROM last_used_at) * 1e6, -9e18), 9e18)::bigint
+            "SELECT id, phone_id, full_number, country_code, area_code, last_used_at
              FROM public.provider_phone_numbers
              WHERE provider_id = $1 AND is_active AND country_code = $2 AND $3::text[] IS NOT NULL
              ORDER BY last_used_at NULLS FIRST, id LIMIT 1",
-            "SELECT id, phone_id, full_number, country_code, area_code,
-                    least(greatest(extract(epoch FROM last_used_at) * 1e6, -9e18), 9e18)::bigint
+            "SELECT id, phone_id, full_number, country_code, area_code, last_used_at
              FROM public.provider_phone_numbers
              WHERE provider_id = $1 AND is_active AND $2::text IS NOT NULL AND $3::text[] IS NOT NULL
              ORDER BY last_used_at NULLS FIRST, id LIMIT 1",
@@ -237,7 +235,9 @@ impl NumberSource<Uuid, ProviderNumber> for TieredNumbers<'_, '_> {
                         },
                         country_code: r.get(4)?.unwrap_or_default(),
                         area_code: r.get(5)?.unwrap_or_default(),
-                        last_used: r.get(6)?,
+                        last_used: r
+                            .get::<TimestampWithTimeZone>(6)?
+                            .map(|t| unix_micros(t.into())),
                     })
                 },
             ));
@@ -619,14 +619,8 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
                 (call.id, reason.unwrap_or_else(|| "cannot be placed".into()))
             })
             .collect();
-    let now = spi(plans::first(
-        client,
-        "SELECT (extract(epoch FROM clock_timestamp()) * 1e6)::bigint",
-        &[],
-        |r| r.get::<i64>(1),
-    ))
-    .flatten()
-    .unwrap_or(0);
+    // SAFETY: reads the clock, as clock_timestamp() does.
+    let now = unix_micros(unsafe { pg_sys::GetCurrentTimestamp() });
     let recipients: Vec<Result<PhoneNumber, DialerError>> = due
         .iter()
         .map(|call| parse_e164("recipient_number", &call.recipient))
@@ -718,6 +712,16 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
     Ok(claimed)
 }
 
+/// A PostgreSQL timestamp in microseconds since the Unix epoch, within
+/// ±9e18: `±infinity` (a number's `last_used_at` a DBA set so) stay the
+/// earliest and latest of all.
+fn unix_micros(raw: pg_sys::TimestampTz) -> i64 {
+    /// 2000-01-01, PostgreSQL's epoch, in microseconds since 1970-01-01.
+    const POSTGRES_EPOCH: i64 = 946_684_800_000_000;
+    const BOUND: i64 = 9_000_000_000_000_000_000;
+    raw.saturating_add(POSTGRES_EPOCH).clamp(-BOUND, BOUND)
+}
+
 /// Of `open` providers, those with at least one active number.
 fn providers_with_numbers(client: &SpiClient<'_>, open: &[Uuid]) -> Result<Vec<Uuid>, SpiError> {
     plans::query(
@@ -750,11 +754,11 @@ macro_rules! due_calls {
                         AND NOT coalesce(t.is_public, false),
                     q.caller_number_id IS NOT NULL AND cn.user_id IS DISTINCT FROM q.user_id,
                     bp.subscription_id IS NOT NULL,
-                    coalesce(bpp.features -> 'premium_voices' = 'true'::jsonb, false),
-                    CASE WHEN jsonb_typeof(bpp.features -> 'allowed_number_types') = 'array'
-                         THEN ARRAY(SELECT e FROM jsonb_array_elements_text(bpp.features -> 'allowed_number_types') AS e
+                    coalesce(bp.features -> 'premium_voices' = 'true'::jsonb, false),
+                    CASE WHEN jsonb_typeof(bp.features -> 'allowed_number_types') = 'array'
+                         THEN ARRAY(SELECT e FROM jsonb_array_elements_text(bp.features -> 'allowed_number_types') AS e
                                     WHERE e IS NOT NULL) END,
-                    bpp.call_limit, bpp.minutes_limit, pu.calls_used, pu.minutes_used, busy.calls
+                    bp.call_limit, bp.minutes_limit, pu.calls_used, pu.minutes_used, busy.calls
              FROM ",
             $from,
             "
@@ -765,10 +769,11 @@ macro_rules! due_calls {
              -- dialer.period_usage(), inline as in src/queue.rs (ACCOUNT): called
              -- as SQL functions they cost more than the rest of the claim
              LEFT JOIN LATERAL (
-                 SELECT sub.id AS subscription_id, sub.plan_id, per.period_start, per.period_end
+                 SELECT sub.id AS subscription_id, per.period_start, per.period_end,
+                        p.call_limit, p.minutes_limit, p.features
                  FROM public.user_subscriptions sub
                  JOIN public.subscription_plans p ON p.id = sub.plan_id
-                 CROSS JOIN LATERAL dialer.subscription_period(
+                 CROSS JOIN LATERAL dialer.covering_period(
                      sub.current_period_start, sub.current_period_end,
                      coalesce(sub.billing_anchor, sub.current_period_start), p.\"interval\",
                      NOT coalesce(sub.cancel_at_period_end, false), true,
@@ -776,7 +781,6 @@ macro_rules! due_calls {
                  WHERE sub.user_id = q.user_id AND sub.status IN ('active', 'trialing')
                  ORDER BY per.period_end DESC, sub.id
                  LIMIT 1) AS bp ON true
-             LEFT JOIN public.subscription_plans bpp ON bpp.id = bp.plan_id
              LEFT JOIN LATERAL (
                  SELECT coalesce(sum(u.calls_used), 0)::bigint AS calls_used,
                         coalesce(sum(u.minutes_used), 0)::bigint AS minutes_used
@@ -786,7 +790,7 @@ macro_rules! due_calls {
              -- they could matter: $4 bounds them (all calls in progress, and
              -- the batch) and is usually far below the plan's limit
              LEFT JOIN LATERAL (
-                 SELECT CASE WHEN bpp.call_limit IS NULL OR pu.calls_used + $4 < bpp.call_limit THEN NULL
+                 SELECT CASE WHEN bp.call_limit IS NULL OR pu.calls_used + $4 < bp.call_limit THEN NULL
                         ELSE (SELECT count(*) FROM public.call_queue x
                               WHERE x.user_id = q.user_id AND x.status = 'in-progress'
                                 AND coalesce(x.scheduled_time, x.created_at) >= bp.period_start
@@ -815,9 +819,9 @@ macro_rules! broken {
           OR t.provider_id <> v.provider_id
           OR cn.provider_id <> coalesce(t.provider_id, v.provider_id)
           OR bp.subscription_id IS NULL
-          OR (coalesce(v.is_premium, false) AND NOT coalesce(bpp.features -> 'premium_voices' = 'true'::jsonb, false))
-          OR pu.calls_used >= bpp.call_limit
-          OR pu.minutes_used >= bpp.minutes_limit)"
+          OR (coalesce(v.is_premium, false) AND NOT coalesce(bp.features -> 'premium_voices' = 'true'::jsonb, false))
+          OR pu.calls_used >= bp.call_limit
+          OR pu.minutes_used >= bp.minutes_limit)"
     };
 }
 
@@ -880,7 +884,7 @@ fn load_due_calls(
             broken!(),
             ", false)
                -- a call the plan has room for once calls in progress end waits
-               AND (busy.calls IS NULL OR pu.calls_used + busy.calls < bpp.call_limit)
+               AND (busy.calls IS NULL OR pu.calls_used + busy.calls < bp.call_limit)
                AND CASE
                      -- its own caller number: that number's provider must have room
                      WHEN cn.provider_id IS NOT NULL THEN cn.provider_id = ANY ($2)

@@ -30,7 +30,7 @@ const PERIOD_USAGE: &str = "
                  p.call_limit, p.minutes_limit
           FROM public.user_subscriptions sub
           JOIN public.subscription_plans p ON p.id = sub.plan_id
-          CROSS JOIN LATERAL dialer.subscription_period(
+          CROSS JOIN LATERAL dialer.covering_period(
               sub.current_period_start, sub.current_period_end,
               coalesce(sub.billing_anchor, sub.current_period_start), p.\"interval\",
               NOT coalesce(sub.cancel_at_period_end, false), false, $2) AS per

@@ -29,7 +29,7 @@ pub fn best_number<N>(candidates: &[NumberCandidate<N>], recipient: &PhoneNumber
         let country = c.country_code == recipient.country_code;
         let area = recipient.in_area(&c.country_code, &c.area_code);
         // Never used beats used; older use beats newer.
-        let staleness = c.last_used.map_or(i64::MAX, |t| -t);
+        let staleness = c.last_used.map_or(i64::MAX, i64::saturating_neg);
         (country, area, staleness)
     };
     let mut best: Option<(usize, (bool, bool, i64))> = None;
