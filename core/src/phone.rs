@@ -13,9 +13,8 @@ pub struct PhoneNumber {
     pub country_code: String,
     /// The national significant number: `4155550100`.
     pub national: String,
-    /// The parsed number, for what is asked of it later: classifying it
-    /// runs libphonenumber's patterns, so it is done only when asked.
-    parsed: phonenumber::PhoneNumber,
+    /// Set when calling the number costs the caller extra (see [`COSTLY`]).
+    kind: Option<&'static str>,
 }
 
 /// The kinds of numbers that cost the caller extra, by the names the
@@ -32,24 +31,27 @@ pub const COSTLY: [&str; 4] = [
     "international_network",
 ];
 
-fn costly_kind(number: &phonenumber::PhoneNumber) -> Option<&'static str> {
-    let database = &phonenumber::metadata::DATABASE;
-    match number.number_type(database) {
+/// The costly kind of a valid number of type `number_type`, by
+/// libphonenumber's data: its premium-rate, shared-cost and personal-number
+/// patterns, and the non-geographic codes (region "001").
+fn costly_kind(number_type: Type, country_code: u16) -> Option<&'static str> {
+    match number_type {
         Type::PremiumRate => return Some("premium_rate"),
         Type::SharedCost => return Some("shared_cost"),
         Type::PersonalNumber => return Some("personal_number"),
         Type::TollFree => return None,
         _ => {}
     }
-    // "001" is libphonenumber's region of the non-geographic codes.
-    let non_geographic = number.metadata(database).is_some_and(|m| m.id() == "001");
+    let non_geographic = phonenumber::metadata::DATABASE
+        .by_code(&country_code)
+        .is_some_and(|regions| !regions.is_empty() && regions.iter().all(|m| m.id() == "001"));
     non_geographic.then_some("international_network")
 }
 
 impl PhoneNumber {
     /// Set when calling the number costs the caller extra (see [`COSTLY`]).
     pub fn costly(&self) -> Option<&'static str> {
-        costly_kind(&self.parsed)
+        self.kind
     }
 
     /// Refuses a number that costs the caller extra unless its kind is among
@@ -102,7 +104,11 @@ pub fn parse_e164(field: &str, input: &str) -> Result<PhoneNumber, DialerError> 
                 .with_hint(hint),
         }
     })?;
-    if !number.is_valid() {
+    // The number's type, from the patterns of its region: Unknown is what
+    // libphonenumber's is_valid() refuses. Read once, as each reading runs
+    // the patterns again.
+    let number_type = number.number_type(&phonenumber::metadata::DATABASE);
+    if number_type == Type::Unknown {
         return Err(DialerError::invalid(format!(
             "{field} {} is not a valid number in country +{}",
             quoted(trimmed),
@@ -113,7 +119,7 @@ pub fn parse_e164(field: &str, input: &str) -> Result<PhoneNumber, DialerError> 
         e164: number.format().mode(Mode::E164).to_string(),
         country_code: number.code().value().to_string(),
         national: number.national().to_string(),
-        parsed: number,
+        kind: costly_kind(number_type, number.code().value()),
     })
 }
 
