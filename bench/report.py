@@ -5,6 +5,8 @@
     report.py render RESULTS.jsonl       # all results -> Markdown
     report.py compare OLD.jsonl LABEL NEW.jsonl
                                          # two runs' figures side by side -> Markdown
+    report.py interleaved LABEL COMMIT ROUNDS SECONDS OLD1.jsonl,... NEW1.jsonl,...
+                                         # bench/compare.sh's rounds, medians side by side -> Markdown
 """
 import glob
 import json
@@ -207,6 +209,31 @@ def compare(old_path, label, new_path):
     return "\n".join(out) + "\n"
 
 
+def interleaved(label, commit, rounds, seconds, old_paths, new_paths):
+    """The medians of bench/compare.sh's rounds, each version beside the other."""
+    def medians(paths):
+        runs = [figures(p) for p in paths.split(",")]
+        return [(measure, higher, [run[i][2] for run in runs]) for i, (_, measure, _, higher) in enumerate(runs[0])]
+    old = {m: v for m, _, v in medians(old_paths)}
+    fmt = lambda v, higher: f"{v:.3f}" if not higher or v < 10 else f"{v:,.0f}"
+    out = [f"## Side by side with {label}, interleaved\n",
+           f"Measured by `bench/compare.sh` in one run at `{commit}`, "
+           f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}: {label} and this version in one "
+           f"PostgreSQL cluster, each on its own copy of the data set, every workload run on one and then the "
+           f"other, {rounds} rounds (the order alternating), {seconds} s per pgbench run and 30,000 calls per claim "
+           f"run. Figures are the medians of the rounds, with their range; change: positive is better (more "
+           f"throughput, less latency).\n",
+           f"| measure | {label} | this version | change | {label} range | this version's range |",
+           "|---|---|---|---|---|---|"]
+    for measure, higher, values in medians(new_paths):
+        before, after = percentile(old[measure], 50), percentile(values, 50)
+        change = (after / before - 1) if higher else (before / after - 1)
+        span = lambda vs: f"{fmt(min(vs), higher)} to {fmt(max(vs), higher)}"
+        out.append(f"| {measure} | {fmt(before, higher)} | {fmt(after, higher)} | {change:+.0%} | "
+                   f"{span(old[measure])} | {span(values)} |")
+    return "\n".join(out) + "\n"
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "pgbench":
         pgbench(*sys.argv[2:5])
@@ -214,5 +241,7 @@ if __name__ == "__main__":
         sys.stdout.write(render(sys.argv[2]))
     elif sys.argv[1] == "compare":
         sys.stdout.write(compare(*sys.argv[2:5]))
+    elif sys.argv[1] == "interleaved":
+        sys.stdout.write(interleaved(*sys.argv[2:8]))
     else:
         sys.exit(__doc__)
