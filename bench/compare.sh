@@ -51,9 +51,11 @@ psql -X -q -d postgres -c "ALTER SYSTEM SET shared_buffers = '2GB'" -c "ALTER SY
     -c "ALTER SYSTEM SET jit = off"
 runuser -u postgres -- "$PG_BIN/pg_ctl" -D /tmp/pg_dialer-compare -w restart -l /tmp/pg_dialer-compare/server.log >/dev/null
 
-# old: the release, from its worktree; new: this checkout.
+# old: the release, from its worktree; new: this checkout. Each database
+# gets its version of the extension (the control file is this checkout's).
 src_old=$out/release
 src_new=$root
+version() { sed -n 's/^version = "\(.*\)"/\1/p' "$1/Cargo.toml" | head -1; }
 for v in old new; do
     use "$v"
     src=src_$v
@@ -61,7 +63,7 @@ for v in old new; do
     DB=bench_$v
     say "loading the data set into $DB"
     createdb "$DB"
-    q -c 'CREATE EXTENSION pg_dialer CASCADE' 2>/dev/null
+    q -c "SET client_min_messages = warning" -c "CREATE EXTENSION pg_dialer VERSION '$(version "$src")' CASCADE"
     q -f "$src/bench/data.sql"
     q -f "$src/bench/setup.sql"
     q -v body="$(cat "$src/demo/payloads/vapi_end_of_call_report.json")" <<<"INSERT INTO bench_payloads VALUES (:'body');"
