@@ -27,43 +27,44 @@ out=$(mktemp -d /tmp/pg_dialer-compare.XXXXXX)
 say() { echo "== $*" >&2; }
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 
-say "building $label ($release) and this checkout (release builds)"
-git worktree add --detach "$out/release" "$release" >/dev/null 2>&1
-trap 'git -C "$root" worktree remove --force "$out/release" >/dev/null 2>&1 || true' EXIT
-(cd "$out/release" && CARGO_TARGET_DIR="$root/target/release-$label" \
-    cargo pgrx install --release --pg-config "$PG_CONFIG") >"$out/build-old.log" 2>&1 ||
-    { tail -30 "$out/build-old.log"; exit 1; }
-cp "$libdir/pg_dialer.so" "$out/old.so"
-cargo pgrx install --release --pg-config "$PG_CONFIG" >"$out/build-new.log" 2>&1 ||
-    { tail -30 "$out/build-new.log"; exit 1; }
-cp "$libdir/pg_dialer.so" "$out/new.so"
 # Puts a version's library in place: a new file renamed over the old one, so
 # that no process that has the old one mapped sees it change.
 use() {
     cp "$out/$1.so" "$libdir/.pg_dialer.so.swap"
     mv -f "$libdir/.pg_dialer.so.swap" "$libdir/pg_dialer.so"
 }
+cleanup() {
+    scripts/cluster.sh stop compare >/dev/null 2>&1 || true
+    git -C "$root" worktree remove --force "$out/release" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
 
 say "starting PostgreSQL $PG_MAJOR on /tmp:$PGPORT"
 scripts/cluster.sh start compare "$PGPORT" >/dev/null
-trap 'scripts/cluster.sh stop compare >/dev/null 2>&1 || true; git -C "$root" worktree remove --force "$out/release" >/dev/null 2>&1 || true' EXIT
 psql -X -q -d postgres -c "ALTER SYSTEM SET shared_buffers = '2GB'" -c "ALTER SYSTEM SET max_connections = 50" \
     -c "ALTER SYSTEM SET jit = off"
 runuser -u postgres -- "$PG_BIN/pg_ctl" -D /tmp/pg_dialer-compare -w restart -l /tmp/pg_dialer-compare/server.log >/dev/null
 
-# old: the release, from its worktree; new: this checkout. Each database
-# gets its version of the extension (the control file is this checkout's).
+# old: the release, from a worktree of its commit; new: this checkout. Each
+# is built and installed (library, control file, scripts) right before its
+# database is created, so that each database gets its own version.
+git worktree add --detach "$out/release" "$release" >/dev/null 2>&1
 src_old=$out/release
 src_new=$root
-version() { sed -n 's/^version = "\(.*\)"/\1/p' "$1/Cargo.toml" | head -1; }
+target_old=$root/target/release-$label
+target_new=$root/target
 for v in old new; do
-    use "$v"
     src=src_$v
     src=${!src}
+    target=target_$v
+    say "building and installing $v ($src, release build)"
+    (cd "$src" && CARGO_TARGET_DIR=${!target} cargo pgrx install --release --pg-config "$PG_CONFIG") \
+        >"$out/build-$v.log" 2>&1 || { tail -30 "$out/build-$v.log"; exit 1; }
+    cp "$libdir/pg_dialer.so" "$out/$v.so"
     DB=bench_$v
     say "loading the data set into $DB"
     createdb "$DB"
-    q -c "SET client_min_messages = warning" -c "CREATE EXTENSION pg_dialer VERSION '$(version "$src")' CASCADE"
+    q -c "SET client_min_messages = warning" -c "CREATE EXTENSION pg_dialer CASCADE"
     q -f "$src/bench/data.sql"
     q -f "$src/bench/setup.sql"
     q -v body="$(cat "$src/demo/payloads/vapi_end_of_call_report.json")" <<<"INSERT INTO bench_payloads VALUES (:'body');"
