@@ -26,6 +26,7 @@ libdir=$("$PG_CONFIG" --pkglibdir)
 out=$(mktemp -d /tmp/pg_dialer-compare.XXXXXX)
 say() { echo "== $*" >&2; }
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+source "$root"/bench/lib.sh
 
 # Puts a version's library in place: a new file renamed over the old one, so
 # that no process that has the old one mapped sees it change.
@@ -68,23 +69,7 @@ for v in old new; do
     q -f "$src/bench/data.sql"
     q -f "$src/bench/setup.sql"
     q -v body="$(cat "$src/demo/payloads/vapi_end_of_call_report.json")" <<<"INSERT INTO bench_payloads VALUES (:'body');"
-    q -c "INSERT INTO auth.users (id, email)
-          SELECT ('b9000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'r' || g || '@bench.example'
-          FROM generate_series(1, 50000) g"
 done
-
-# One pgbench run on the current version's database -> one JSON line.
-bench() {
-    local name=$1 clients=$2
-    shift 2
-    local dir=$run/$name-$clients
-    mkdir -p "$dir"
-    (cd "$dir" && pgbench -n -M prepared -c "$clients" -j "$((clients < 2 ? 1 : 2))" -T "$DURATION" \
-        --log --log-prefix=tx -d "$DB" "$@" >"$dir/pgbench.out" 2>&1) ||
-        { cat "$dir/pgbench.out"; exit 1; }
-    if grep -q "aborted" "$dir/pgbench.out"; then cat "$dir/pgbench.out"; exit 1; fi
-    python3 "$root"/bench/report.py pgbench "$name" "$clients" "$dir" >>"$results"
-}
 
 # Every workload of bench/run.sh, shorter, on version $1 (round $2).
 measure() {
@@ -102,27 +87,13 @@ measure() {
         bench enqueue_call "$c" -f "$src"/bench/workloads/enqueue.pgbench
     done
     for w in 1 4 8; do
-        q -c "UPDATE call_queue SET status = 'canceled' WHERE status IN ('queued', 'in-progress')" \
-          -c "TRUNCATE bench_claims" \
-          -c "INSERT INTO call_queue (user_id, recipient_number, status, scheduled_time)
-              SELECT ('b0000000-0000-4000-8000-' || lpad((1 + g % 10000)::text, 12, '0'))::uuid,
-                     '+1' || (ARRAY['212','415','646','213','281'])[1 + g % 5] || (2000000 + g)::text,
-                     'queued', now() - interval '1 hour' + g * interval '1 millisecond'
-              FROM generate_series(1, 30000) g" \
-          -c "VACUUM ANALYZE call_queue"
+        queue_due_calls 30000
         (cd "$run" && pgbench -n -M prepared -c "$w" -j "$((w < 2 ? 1 : 2))" -t "$((30000 / 50 / w))" -d "$DB" \
             -f "$src"/bench/workloads/claim.pgbench >"claim-$w.out" 2>&1) || { cat "$run/claim-$w.out"; exit 1; }
         q -c "SELECT json_build_object('name', 'claim_due_calls', 'workers', $w, 'claimed', count(*),
                   'seconds', extract(epoch FROM max(claimed_at) - min(claimed_at))) FROM bench_claims" >>"$results"
     done
-    q -c "UPDATE call_queue SET status = 'canceled' WHERE status IN ('queued', 'in-progress')" \
-      -c "DELETE FROM user_call_history WHERE call_id LIKE 'bench-rec-%'" \
-      -c "SELECT setval('bench_rec_seq', 1)" \
-      -c "INSERT INTO call_queue (user_id, recipient_number, status, call_id, provider_id, scheduled_time, claimed_at)
-          SELECT ('b0000000-0000-4000-8000-' || lpad((1 + g % 10000)::text, 12, '0'))::uuid, '+1415' || (2000000 + g)::text,
-                 'in-progress', 'bench-rec-' || g, 'b2a40000-0000-4000-8000-000000000001', now(), now()
-          FROM generate_series(1, 100000) g" \
-      -c "VACUUM ANALYZE call_queue" >/dev/null
+    calls_in_progress 100000
     for c in 1 2 8; do
         PGOPTIONS="-c role=service_role" bench record_call_result "$c" -f "$src"/bench/workloads/record_result.pgbench
     done
@@ -132,18 +103,8 @@ measure() {
     PGOPTIONS=$user_opts bench compute_remaining_usage 1 -f "$src"/bench/workloads/remaining_usage.pgbench
     PGOPTIONS=$user_opts bench pick_provider_number 1 -f "$src"/bench/workloads/pick_number.pgbench
     PGOPTIONS=$user_opts bench history_page 1 -f "$src"/bench/workloads/history_page.pgbench
-    q -c "DELETE FROM user_call_usage WHERE user_id::text LIKE 'b9000000%'" \
-      -c "DELETE FROM user_subscriptions WHERE user_id::text LIKE 'b9000000%'" \
-      -c "INSERT INTO user_subscriptions (user_id, plan_id, status, current_period_start, current_period_end)
-          SELECT ('b9000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'b1a40000-0000-4000-8000-000000000001',
-                 'active', date_trunc('month', now()) - interval '1 month', date_trunc('month', now())
-          FROM generate_series(1, 50000) g" \
-      -c "VACUUM ANALYZE user_subscriptions"
-    local start renewed
-    start=$(date +%s.%N)
-    renewed=$(PGOPTIONS="-c role=service_role" q -c "SELECT count(*) FILTER (WHERE action = 'renewed') FROM rollover_billing_periods()")
-    python3 -c "import json, sys; print(json.dumps({'name': 'rollover', 'renewed': int(sys.argv[1]),
-                'seconds': float(sys.argv[3]) - float(sys.argv[2])}))" "$renewed" "$start" "$(date +%s.%N)" >>"$results"
+    ended_subscriptions 50000
+    rollover
 }
 
 for round in $(seq 1 "$ROUNDS"); do

@@ -41,18 +41,8 @@ record "{\"name\": \"load\", \"seconds\": $(since "$start")}"
 record "$(q -c "SELECT json_build_object('name', 'server', 'version', version(), 'commit', '$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!BENCHMARKS.md' || echo -dirty)')")"
 q -v body="$(cat demo/payloads/vapi_end_of_call_report.json)" <<<"INSERT INTO bench_payloads VALUES (:'body');"
 
-# pgbench run: name, clients, extra args... -> TPS and latencies
-bench() {
-    local name=$1 clients=$2
-    shift 2
-    local dir=$out/$name-$clients
-    mkdir -p "$dir"
-    (cd "$dir" && pgbench -n -M prepared -c "$clients" -j "$((clients < 2 ? 1 : 2))" -T "$DURATION" \
-        --log --log-prefix=tx -d "$DB" "$@" >"$dir/pgbench.out" 2>&1) ||
-        { cat "$dir/pgbench.out"; exit 1; }
-    if grep -q "aborted" "$dir/pgbench.out"; then cat "$dir/pgbench.out"; exit 1; fi
-    python3 "$root"/bench/report.py pgbench "$name" "$clients" "$dir" >>"$results"
-}
+run=$out
+source "$root"/bench/lib.sh
 
 say "enqueue_call against a bare INSERT, 1, 2 and 8 clients"
 for c in 1 2 8; do
@@ -62,14 +52,7 @@ done
 
 say "claim_due_calls draining 100k calls with 1, 4 and 8 workers"
 for w in 1 4 8; do
-    q -c "UPDATE call_queue SET status = 'canceled' WHERE status IN ('queued', 'in-progress')" \
-      -c "TRUNCATE bench_claims" \
-      -c "INSERT INTO call_queue (user_id, recipient_number, status, scheduled_time)
-          SELECT ('b0000000-0000-4000-8000-' || lpad((1 + g % 10000)::text, 12, '0'))::uuid,
-                 '+1' || (ARRAY['212','415','646','213','281'])[1 + g % 5] || (2000000 + g)::text,
-                 'queued', now() - interval '1 hour' + g * interval '1 millisecond'
-          FROM generate_series(1, 100000) g" \
-      -c "VACUUM ANALYZE call_queue"
+    queue_due_calls 100000
     per_worker=$((100000 / 50 / w + 200))
     dir=$out/claim-$w
     mkdir -p "$dir"
@@ -87,12 +70,7 @@ for w in 1 4 8; do
 done
 
 say "record_call_result"
-q -c "UPDATE call_queue SET status = 'canceled' WHERE status IN ('queued', 'in-progress')" \
-  -c "INSERT INTO call_queue (user_id, recipient_number, status, call_id, provider_id, scheduled_time, claimed_at)
-      SELECT ('b0000000-0000-4000-8000-' || lpad((1 + g % 10000)::text, 12, '0'))::uuid, '+1415' || (2000000 + g)::text,
-             'in-progress', 'bench-rec-' || g, 'b2a40000-0000-4000-8000-000000000001', now(), now()
-      FROM generate_series(1, 200000) g" \
-  -c "VACUUM ANALYZE call_queue"
+calls_in_progress 200000
 for c in 1 2 8; do
     PGOPTIONS="-c role=service_role" bench record_call_result "$c" -f "$root"/bench/workloads/record_result.pgbench
 done
@@ -116,17 +94,8 @@ python3 -c 'import json,sys; print(json.dumps({"name": "history_explain", "plan"
     <"$out/history_explain.txt" >>"$results"
 
 say "rollover_billing_periods over 100k ended subscriptions"
-q -c "INSERT INTO auth.users (id, email)
-      SELECT ('b9000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'r' || g || '@bench.example'
-      FROM generate_series(1, 100000) g" \
-  -c "INSERT INTO user_subscriptions (user_id, plan_id, status, current_period_start, current_period_end)
-      SELECT ('b9000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'b1a40000-0000-4000-8000-000000000001',
-             'active', date_trunc('month', now()) - interval '1 month', date_trunc('month', now())
-      FROM generate_series(1, 100000) g" \
-  -c "VACUUM ANALYZE user_subscriptions"
-start=$(now)
-rolled=$(PGOPTIONS="-c role=service_role" q -c "SELECT count(*) FILTER (WHERE action = 'renewed') FROM rollover_billing_periods()")
-record "{\"name\": \"rollover\", \"renewed\": $rolled, \"seconds\": $(since "$start")}"
+ended_subscriptions 100000
+rollover
 
 scripts/cluster.sh stop bench
 say "writing BENCHMARKS.md"
