@@ -181,12 +181,12 @@ fn check_with(
     let caller_number_id = text(new, "caller_number_id");
     let template_id = text(new, "template_id");
     let voice_id = text(new, "voice_id");
+    // The user's lock, taken before the account is read below: the quota
+    // counts see what earlier holders of the lock committed.
+    crate::locks::lock_user(user);
     // With the owner's privileges: a user's view of voice_options hides
     // inactive voices, which must be refused as such (22023) like for anyone
     // else. What a user may use is checked below, not left to RLS.
-    // Taken here, before the account is read below: the quota counts see
-    // what earlier holders of the lock committed.
-    crate::locks::lock_user(user);
     let lookups = spi(crate::identity::as_extension_owner(|| {
         plans::first(
             client,
