@@ -89,6 +89,25 @@ fn load_providers(client: &SpiClient<'_>, lock: bool) -> Result<Providers, SpiEr
     })
 }
 
+/// The numbers of a provider that a batch may use (load_numbers()).
+const NUMBERS: &str = "
+         SELECT array_agg(id), array_agg(phone_id), array_agg(full_number),
+                array_agg(country_code), array_agg(area_code), array_agg(last_used)
+         FROM (SELECT DISTINCT ON (n.id) n.id, n.phone_id, n.full_number, n.country_code, n.area_code,
+                      n.last_used_at AS last_used
+               FROM (SELECT * FROM public.provider_phone_numbers
+                     WHERE provider_id = $1 AND is_active AND country_code = ANY ($2) AND area_code = ANY ($3)
+                     UNION ALL
+                     SELECT lru.* FROM unnest($2::text[]) AS c(code)
+                     CROSS JOIN LATERAL (SELECT * FROM public.provider_phone_numbers
+                                         WHERE provider_id = $1 AND is_active AND country_code = c.code
+                                         ORDER BY last_used_at NULLS FIRST, id LIMIT $LIMIT) AS lru
+                     UNION ALL
+                     (SELECT * FROM public.provider_phone_numbers
+                      WHERE provider_id = $1 AND is_active
+                      ORDER BY last_used_at NULLS FIRST, id LIMIT $LIMIT)) AS n
+               ORDER BY n.id) AS numbers";
+
 /// The numbers of a provider that a batch of calls can use, in one row of
 /// arrays (far cheaper through SPI than many rows): every active number in
 /// the batch's areas, and the `n` least recently used in each of the batch's
@@ -99,42 +118,31 @@ fn load_numbers(
     provider: &Uuid,
     batch: &BatchAreas,
 ) -> Vec<NumberCandidate<ProviderNumber>> {
-    let row = spi(plans::first(
-        client,
-        "SELECT array_agg(id), array_agg(phone_id), array_agg(full_number),
-                array_agg(country_code), array_agg(area_code), array_agg(last_used)
-         FROM (SELECT DISTINCT ON (n.id) n.id, n.phone_id, n.full_number, n.country_code, n.area_code,
-                      n.last_used_at AS last_used
-               FROM (SELECT * FROM public.provider_phone_numbers
-                     WHERE provider_id = $1 AND is_active AND country_code = ANY ($2) AND area_code = ANY ($3)
-                     UNION ALL
-                     SELECT lru.* FROM unnest($2::text[]) AS c(code)
-                     CROSS JOIN LATERAL (SELECT * FROM public.provider_phone_numbers
-                                         WHERE provider_id = $1 AND is_active AND country_code = c.code
-                                         ORDER BY last_used_at NULLS FIRST, id LIMIT $4) AS lru
-                     UNION ALL
-                     (SELECT * FROM public.provider_phone_numbers
-                      WHERE provider_id = $1 AND is_active
-                      ORDER BY last_used_at NULLS FIRST, id LIMIT $4)) AS n
-               ORDER BY n.id) AS numbers",
-        &[
-            (*provider).into(),
-            batch.countries.clone().into(),
-            batch.prefixes.clone().into(),
-            batch.calls.into(),
-        ],
-        |r| {
-            Ok((
-                r.get::<Vec<Option<Uuid>>>(1)?.unwrap_or_default(),
-                r.get::<Vec<Option<String>>>(2)?.unwrap_or_default(),
-                r.get::<Vec<Option<String>>>(3)?.unwrap_or_default(),
-                r.get::<Vec<Option<String>>>(4)?.unwrap_or_default(),
-                r.get::<Vec<Option<String>>>(5)?.unwrap_or_default(),
-                r.get::<Vec<Option<TimestampWithTimeZone>>>(6)?
-                    .unwrap_or_default(),
-            ))
-        },
-    ))
+    // the same plan for any countries and areas (checked with EXPLAIN): a
+    // kept generic plan instead of planning again at every call
+    let row = spi(plans::generic(|| {
+        plans::first_limited(
+            client,
+            NUMBERS,
+            batch.calls,
+            &[
+                (*provider).into(),
+                batch.countries.clone().into(),
+                batch.prefixes.clone().into(),
+            ],
+            |r| {
+                Ok((
+                    r.get::<Vec<Option<Uuid>>>(1)?.unwrap_or_default(),
+                    r.get::<Vec<Option<String>>>(2)?.unwrap_or_default(),
+                    r.get::<Vec<Option<String>>>(3)?.unwrap_or_default(),
+                    r.get::<Vec<Option<String>>>(4)?.unwrap_or_default(),
+                    r.get::<Vec<Option<String>>>(5)?.unwrap_or_default(),
+                    r.get::<Vec<Option<TimestampWithTimeZone>>>(6)?
+                        .unwrap_or_default(),
+                ))
+            },
+        )
+    }))
     .unwrap_or_default();
     let (ids, phone_ids, full_numbers, countries, areas, last_used) = row;
     ids.into_iter()
@@ -260,10 +268,10 @@ struct CallerNumber {
 }
 
 fn require_read_committed(function: &str) {
-    let level = spi(Spi::get_one::<String>(
-        "SELECT current_setting('transaction_isolation')",
-    ));
-    if level.as_deref() == Some("repeatable read") {
+    // SAFETY: reads the current transaction's isolation level, as
+    // current_setting('transaction_isolation') does.
+    let level = unsafe { pg_sys::XactIsoLevel };
+    if level == pg_sys::XACT_REPEATABLE_READ as i32 {
         raise(
             DialerError::invalid(format!(
                 "{function}() counts calls across transactions and cannot run at REPEATABLE READ"
@@ -787,10 +795,10 @@ macro_rules! due_calls {
                  FROM public.user_call_usage u
                  WHERE u.user_id = q.user_id AND u.billing_period_start = bp.period_start) AS pu ON true
              -- the user's calls in progress in the period, counted only where
-             -- they could matter: $4 bounds them (all calls in progress, and
+             -- they could matter: $1 bounds them (all calls in progress, and
              -- the batch) and is usually far below the plan's limit
              LEFT JOIN LATERAL (
-                 SELECT CASE WHEN bp.call_limit IS NULL OR pu.calls_used + $4 < bp.call_limit THEN NULL
+                 SELECT CASE WHEN bp.call_limit IS NULL OR pu.calls_used + $1 < bp.call_limit THEN NULL
                         ELSE (SELECT count(*) FROM public.call_queue x
                               WHERE x.user_id = q.user_id AND x.status = 'in-progress'
                                 AND coalesce(x.scheduled_time, x.created_at) >= bp.period_start
@@ -801,7 +809,7 @@ macro_rules! due_calls {
             $where,
             "
              ORDER BY q.scheduled_time NULLS FIRST, q.created_at, q.id
-             LIMIT $1
+             LIMIT $LIMIT
              FOR UPDATE OF q SKIP LOCKED"
         )
     };
@@ -835,13 +843,14 @@ fn load_broken_calls(
     candidates: &[DueCall],
     bound: i64,
 ) -> Result<Vec<DueCall>, SpiError> {
-    let head: Vec<Uuid> = plans::query(
+    let head: Vec<Uuid> = plans::query_limited(
         client,
         "SELECT h.id FROM public.call_queue h
          WHERE h.status = 'queued' AND (h.scheduled_time <= now() OR h.scheduled_time IS NULL)
          ORDER BY h.scheduled_time NULLS FIRST, h.created_at, h.id
-         LIMIT $1",
-        &[limit.into()],
+         LIMIT $LIMIT",
+        limit,
+        &[],
     )?
     .map(|row| row.get::<Uuid>(1).map(|id| id.expect("an id")))
     .collect::<Result<_, _>>()?;
@@ -852,18 +861,14 @@ fn load_broken_calls(
     if others.is_empty() {
         return Ok(Vec::new());
     }
-    read_due_calls(plans::query(
+    read_due_calls(plans::query_limited(
         client,
         due_calls!(
             "unnest($2::uuid[]) AS head(id) JOIN public.call_queue q ON q.id = head.id",
             broken!()
         ),
-        &[
-            limit.into(),
-            others.into(),
-            Vec::<Uuid>::new().into(),
-            bound.into(),
-        ],
+        limit,
+        &[bound.into(), others.into()],
     )?)
 }
 
@@ -877,7 +882,7 @@ fn load_due_calls(
     with_numbers: &[Uuid],
     bound: i64,
 ) -> Result<Vec<DueCall>, SpiError> {
-    read_due_calls(plans::query(
+    read_due_calls(plans::query_limited(
         client,
         due_calls!(concat!(
             "NOT coalesce(",
@@ -895,11 +900,11 @@ fn load_due_calls(
                      ELSE cardinality($3) > 0
                    END"
         )),
+        limit,
         &[
-            limit.into(),
+            bound.into(),
             open.to_vec().into(),
             with_numbers.to_vec().into(),
-            bound.into(),
         ],
     )?)
 }

@@ -511,6 +511,31 @@ SELECT is((SELECT count(*) FROM call_queue WHERE (recipient_number LIKE '+141555
           'calls waiting for a full provider, or one without numbers, keep waiting');
 UPDATE call_queue SET status = 'canceled' WHERE status IN ('queued', 'in-progress');
 
+-- A session's claims of every batch size each claim exactly their batch
+-- (a plan is kept per batch size, up to eight, src/plans.rs).
+SELECT tests.as_owner();
+UPDATE call_service_providers SET concurrency_limit = 100 WHERE name = 'VAPI';
+UPDATE user_subscriptions SET plan_id = '11111111-1111-4111-8111-111111111112' WHERE user_id = :alice;
+INSERT INTO call_queue (user_id, recipient_number, scheduled_time)
+SELECT :alice, '+1415555' || (6000 + g), now() - interval '1 hour' + g * interval '1 second'
+FROM generate_series(1, 55) g;
+SELECT tests.as_service();
+CREATE TEMP TABLE batch_claims (batch int, n bigint) ON COMMIT DROP;
+GRANT ALL ON batch_claims TO PUBLIC;
+DO $$
+BEGIN
+    FOR k IN 1 .. 10 LOOP
+        INSERT INTO batch_claims SELECT k, count(*) FROM claim_due_calls(k);
+    END LOOP;
+END
+$$;
+SELECT is((SELECT array_agg(n ORDER BY batch) FROM batch_claims), ARRAY[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]::bigint[],
+          'ten claims of batch sizes 1 to 10 in one session claim 1 to 10 calls');
+SELECT tests.as_owner();
+SELECT is((SELECT count(*) FROM call_queue WHERE recipient_number LIKE '+14155556%' AND status = 'queued'), 0::bigint,
+          'all 55 calls are claimed');
+UPDATE call_queue SET status = 'canceled' WHERE status IN ('queued', 'in-progress');
+
 -- Admins may run the worker functions too; REPEATABLE READ is refused.
 SELECT tests.as_admin();
 SELECT lives_ok('SELECT * FROM claim_due_calls(1)', 'an admin may claim');
