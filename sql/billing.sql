@@ -7,19 +7,31 @@
 
 -- Calls a user has reserved in a period: queued or in progress, by their call
 -- time. The one definition the SQL below counts with; enqueue's quota check
--- in src/queue.rs counts the same, inline, on its hot path. PL/pgSQL, whose
--- plan the session keeps: a SQL function with SET search_path is planned
--- again each time its caller runs.
+-- in src/queue.rs counts the same, inline, on its hot path. Plain SQL that
+-- the planner inlines (the rollover counts for every subscription it opens a
+-- period for), so every name and operator is schema-qualified instead of SET
+-- search_path.
+CREATE FUNCTION dialer.reserved_calls_in(user_id uuid, period_start timestamptz, period_end timestamptz)
+    RETURNS TABLE (calls bigint)
+    LANGUAGE sql STABLE PARALLEL SAFE ROWS 1
+AS $$
+    SELECT pg_catalog.count(*) FROM public.call_queue q
+    WHERE q.user_id OPERATOR(pg_catalog.=) reserved_calls_in.user_id
+      AND q.status OPERATOR(pg_catalog.=) ANY ('{queued,in-progress}'::pg_catalog.text[])
+      AND coalesce(q.scheduled_time, q.created_at) OPERATOR(pg_catalog.>=) reserved_calls_in.period_start
+      AND coalesce(q.scheduled_time, q.created_at) OPERATOR(pg_catalog.<) reserved_calls_in.period_end
+$$;
+-- The same count as a value, for PL/pgSQL, whose plan the session keeps: a
+-- SQL function with SET search_path is planned again each time its caller
+-- runs.
 CREATE FUNCTION dialer.reserved_calls(user_id uuid, period_start timestamptz, period_end timestamptz)
     RETURNS bigint
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path = ''
 AS $$
 BEGIN
-    RETURN (SELECT pg_catalog.count(*) FROM public.call_queue q
-            WHERE q.user_id = reserved_calls.user_id AND q.status IN ('queued', 'in-progress')
-              AND coalesce(q.scheduled_time, q.created_at) >= reserved_calls.period_start
-              AND coalesce(q.scheduled_time, q.created_at) < reserved_calls.period_end);
+    RETURN (SELECT r.calls FROM dialer.reserved_calls_in(reserved_calls.user_id, reserved_calls.period_start,
+                                                         reserved_calls.period_end) AS r);
 END
 $$;
 -- The period of a subscription that covers `at`: dialer.subscription_period()

@@ -652,18 +652,30 @@ REVOKE EXECUTE ON FUNCTION dialer.remaining(bigint, bigint, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION dialer.remaining(bigint, bigint, bigint) TO authenticated, service_role;
 
 ---------------------------------------------------------------------------
--- Calls reserved are counted by PL/pgSQL, whose plan the session keeps.
+-- Calls reserved: counted by a SQL function the planner inlines (the
+-- rollover counts for every subscription), and by PL/pgSQL, whose plan the
+-- session keeps, where a value is needed.
 ---------------------------------------------------------------------------
+CREATE FUNCTION dialer.reserved_calls_in(user_id uuid, period_start timestamptz, period_end timestamptz)
+    RETURNS TABLE (calls bigint)
+    LANGUAGE sql STABLE PARALLEL SAFE ROWS 1
+AS $$
+    SELECT pg_catalog.count(*) FROM public.call_queue q
+    WHERE q.user_id OPERATOR(pg_catalog.=) reserved_calls_in.user_id
+      AND q.status OPERATOR(pg_catalog.=) ANY ('{queued,in-progress}'::pg_catalog.text[])
+      AND coalesce(q.scheduled_time, q.created_at) OPERATOR(pg_catalog.>=) reserved_calls_in.period_start
+      AND coalesce(q.scheduled_time, q.created_at) OPERATOR(pg_catalog.<) reserved_calls_in.period_end
+$$;
+REVOKE EXECUTE ON FUNCTION dialer.reserved_calls_in(uuid, timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dialer.reserved_calls_in(uuid, timestamptz, timestamptz) TO authenticated, service_role;
 CREATE OR REPLACE FUNCTION dialer.reserved_calls(user_id uuid, period_start timestamptz, period_end timestamptz)
     RETURNS bigint
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path = ''
 AS $$
 BEGIN
-    RETURN (SELECT pg_catalog.count(*) FROM public.call_queue q
-            WHERE q.user_id = reserved_calls.user_id AND q.status IN ('queued', 'in-progress')
-              AND coalesce(q.scheduled_time, q.created_at) >= reserved_calls.period_start
-              AND coalesce(q.scheduled_time, q.created_at) < reserved_calls.period_end);
+    RETURN (SELECT r.calls FROM dialer.reserved_calls_in(reserved_calls.user_id, reserved_calls.period_start,
+                                                         reserved_calls.period_end) AS r);
 END
 $$;
 

@@ -56,10 +56,10 @@ const OPEN_USAGE: &str = "
         (user_id, subscription_id, billing_period_start, billing_period_end,
          calls_used, minutes_used, calls_remaining, minutes_remaining)
     SELECT sub.user_id, sub.id, sub.current_period_start, sub.current_period_end, 0, 0,
-           dialer.remaining(p.call_limit, 0,
-               dialer.reserved_calls(sub.user_id, sub.current_period_start, sub.current_period_end)),
-           p.minutes_limit
+           dialer.remaining(p.call_limit, 0, r.calls), p.minutes_limit
     FROM public.user_subscriptions sub JOIN public.subscription_plans p ON p.id = sub.plan_id
+    CROSS JOIN LATERAL dialer.reserved_calls_in(sub.user_id, sub.current_period_start,
+                                                sub.current_period_end) AS r
     WHERE sub.status IN ('active', 'trialing')
       AND sub.current_period_start <= $1 AND $1 < sub.current_period_end
       AND NOT EXISTS (SELECT 1 FROM public.user_call_usage u
@@ -94,11 +94,6 @@ fn read_actions(rows: SpiTupleTable<'_>) -> Result<Vec<Action>, SpiError> {
 }
 
 fn roll(client: &SpiClient<'_>, at: TimestampWithTimeZone) -> Result<Vec<Action>, SpiError> {
-    plans::query(
-        client,
-        "SELECT dialer.lock_user('00000000-0000-0000-0000-000000000000')",
-        &[],
-    )?;
     let mut actions = read_actions(plans::query(client, ROLL, &[at.into()])?)?;
     actions.extend(read_actions(plans::query(
         client,
@@ -127,5 +122,6 @@ fn rollover_billing_periods(
     let Some(at) = at else {
         return TableIterator::new(Vec::new());
     };
+    crate::locks::lock_user(crate::locks::ROLLOVER_KEY);
     TableIterator::new(spi(Spi::connect(|client| roll(client, at))))
 }
