@@ -1,16 +1,16 @@
 -- Results and billing: record_call_result() for provider webhooks, the
 -- billing period and usage definitions, and the pg_cron jobs that run
 -- rollover and stale-call rescue. compute_remaining_usage() (src/usage.rs),
--- rollover_billing_periods() (src/rollover.rs), payload normalization and
--- period arithmetic are Rust (src/billing.rs, core/src/results.rs,
--- core/src/billing.rs).
+-- rollover_billing_periods() (src/rollover.rs), usage settlement
+-- (src/settlement.rs), payload normalization and period arithmetic
+-- (src/billing.rs, core/src/results.rs, core/src/billing.rs) are Rust.
 
 -- Calls a user has reserved in a period: queued or in progress, by their call
--- time. The one definition the SQL below counts with; enqueue's quota check
--- in src/queue.rs counts the same, inline, on its hot path. Plain SQL that
--- the planner inlines (the rollover counts for every subscription it opens a
--- period for), so every name and operator is schema-qualified instead of SET
--- search_path.
+-- time. The one definition that settlement (src/settlement.rs) and the
+-- rollover count with; enqueue's quota check in src/queue.rs counts the
+-- same, inline, on its hot path. Plain SQL that the planner inlines (the
+-- rollover counts for every subscription it opens a period for), so every
+-- name and operator is schema-qualified instead of SET search_path.
 CREATE FUNCTION dialer.reserved_calls_in(user_id uuid, period_start timestamptz, period_end timestamptz)
     RETURNS TABLE (calls bigint)
     LANGUAGE sql STABLE PARALLEL SAFE ROWS 1
@@ -21,19 +21,7 @@ AS $$
       AND coalesce(q.scheduled_time, q.created_at) OPERATOR(pg_catalog.>=) reserved_calls_in.period_start
       AND coalesce(q.scheduled_time, q.created_at) OPERATOR(pg_catalog.<) reserved_calls_in.period_end
 $$;
--- The same count as a value, for PL/pgSQL, whose plan the session keeps: a
--- SQL function with SET search_path is planned again each time its caller
--- runs.
-CREATE FUNCTION dialer.reserved_calls(user_id uuid, period_start timestamptz, period_end timestamptz)
-    RETURNS bigint
-    LANGUAGE plpgsql STABLE PARALLEL SAFE
-    SET search_path = ''
-AS $$
-BEGIN
-    RETURN (SELECT r.calls FROM dialer.reserved_calls_in(reserved_calls.user_id, reserved_calls.period_start,
-                                                         reserved_calls.period_end) AS r);
-END
-$$;
+
 -- The period of a subscription that covers `at`: dialer.subscription_period()
 -- (Rust), which answers for any time, with its most common answer, the
 -- current period, given here. Plain SQL, so that PostgreSQL inlines it into
@@ -100,91 +88,7 @@ AS $$
       AND u.billing_period_start OPERATOR(pg_catalog.=) period_usage.period_start
 $$;
 
--- The usage row of the billing period that covers `at` for a user, created
--- when missing, locked; its end follows its subscription's. The caller holds
--- dialer.lock_user(user_id). In order: the subscription's current (or later)
--- period; a usage row whose bounds cover `at`; an earlier period of a
--- subscription. NULL when none covers `at`.
-CREATE FUNCTION dialer.usage_row(user_id uuid, at timestamptz) RETURNS public.user_call_usage
-    LANGUAGE plpgsql VOLATILE
-    SET search_path = ''
-AS $$
-DECLARE
-    u public.user_call_usage;
-    s record;
-BEGIN
-    SELECT * INTO s FROM dialer.billing_period(usage_row.user_id, at);
-    IF NOT FOUND THEN
-        SELECT * INTO u FROM public.user_call_usage cu
-        WHERE cu.user_id = usage_row.user_id AND cu.billing_period_start <= at AND at < cu.billing_period_end
-        ORDER BY cu.billing_period_start DESC LIMIT 1
-        FOR UPDATE;
-        IF FOUND THEN
-            RETURN u;
-        END IF;
-        SELECT * INTO s FROM dialer.billing_period(usage_row.user_id, at, earlier => true, ended => true);
-        IF NOT FOUND THEN
-            RETURN NULL;
-        END IF;
-    END IF;
-    SELECT * INTO u FROM public.user_call_usage cu
-    WHERE cu.subscription_id = s.subscription_id AND cu.billing_period_start = s.period_start
-    FOR UPDATE;
-    IF FOUND AND u.billing_period_end IS NOT DISTINCT FROM s.period_end THEN
-        RETURN u;
-    END IF;
-    INSERT INTO public.user_call_usage AS cu
-        (user_id, subscription_id, billing_period_start, billing_period_end,
-         calls_used, minutes_used, calls_remaining, minutes_remaining)
-    SELECT usage_row.user_id, s.subscription_id, s.period_start, s.period_end, 0, 0, p.call_limit, p.minutes_limit
-    FROM public.subscription_plans p WHERE p.id = s.plan_id
-    ON CONFLICT (subscription_id, billing_period_start) WHERE subscription_id IS NOT NULL
-    DO UPDATE SET billing_period_end = excluded.billing_period_end
-    WHERE cu.billing_period_end IS DISTINCT FROM excluded.billing_period_end;
-    SELECT * INTO u FROM public.user_call_usage cu
-    WHERE cu.subscription_id = s.subscription_id AND cu.billing_period_start = s.period_start
-    FOR UPDATE;
-    RETURN u;
-END
-$$;
-
--- Recomputes a usage row's remaining figures: the plan's limit less what was
--- used and what is reserved (calls queued or in progress in the period),
--- by dialer.remaining(). NULL where the plan has no limit.
-CREATE FUNCTION dialer.refresh_remaining(usage_id uuid) RETURNS void
-    LANGUAGE plpgsql VOLATILE
-    SET search_path = ''
-AS $$
-BEGIN
-    UPDATE public.user_call_usage u
-    SET calls_remaining = dialer.remaining(p.call_limit, coalesce(u.calls_used, 0),
-            dialer.reserved_calls(u.user_id, u.billing_period_start, u.billing_period_end)),
-        minutes_remaining = dialer.remaining(p.minutes_limit, coalesce(u.minutes_used, 0), 0)
-    FROM public.user_subscriptions s JOIN public.subscription_plans p ON p.id = s.plan_id
-    WHERE u.id = refresh_remaining.usage_id AND s.id = u.subscription_id;
-END
-$$;
-
--- Adds a settled call to the usage of the period that covers `at`.
-CREATE FUNCTION dialer.settle_usage(user_id uuid, at timestamptz, calls integer, minutes integer) RETURNS void
-    LANGUAGE plpgsql VOLATILE
-    SET search_path = ''
-AS $$
-DECLARE
-    u public.user_call_usage;
-BEGIN
-    PERFORM dialer.lock_user(user_id);
-    u := dialer.usage_row(user_id, at);
-    IF u.id IS NULL THEN
-        RETURN;  -- no subscription period covers the call: nothing to bill against
-    END IF;
-    UPDATE public.user_call_usage cu
-    SET calls_used = least(coalesce(cu.calls_used, 0)::bigint + calls, 2147483647),
-        minutes_used = least(coalesce(cu.minutes_used, 0)::bigint + minutes, 2147483647)
-    WHERE cu.id = u.id;
-    PERFORM dialer.refresh_remaining(u.id);
-END
-$$;
+-- Settlement, dialer.settle_usage(), is Rust: src/settlement.rs.
 
 ---------------------------------------------------------------------------
 -- record_call_result: a provider's end-of-call webhook body, as delivered.

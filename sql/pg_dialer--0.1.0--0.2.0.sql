@@ -467,83 +467,6 @@ GRANT EXECUTE ON FUNCTION
     dialer.billing_period(uuid, timestamptz, boolean, boolean), dialer.period_usage(uuid, timestamptz)
 TO authenticated, service_role;
 
-CREATE OR REPLACE FUNCTION dialer.usage_row(user_id uuid, at timestamptz) RETURNS public.user_call_usage
-    LANGUAGE plpgsql VOLATILE
-    SET search_path = ''
-AS $$
-DECLARE
-    u public.user_call_usage;
-    s record;
-BEGIN
-    SELECT * INTO s FROM dialer.billing_period(usage_row.user_id, at);
-    IF NOT FOUND THEN
-        SELECT * INTO u FROM public.user_call_usage cu
-        WHERE cu.user_id = usage_row.user_id AND cu.billing_period_start <= at AND at < cu.billing_period_end
-        ORDER BY cu.billing_period_start DESC LIMIT 1
-        FOR UPDATE;
-        IF FOUND THEN
-            RETURN u;
-        END IF;
-        SELECT * INTO s FROM dialer.billing_period(usage_row.user_id, at, earlier => true, ended => true);
-        IF NOT FOUND THEN
-            RETURN NULL;
-        END IF;
-    END IF;
-    SELECT * INTO u FROM public.user_call_usage cu
-    WHERE cu.subscription_id = s.subscription_id AND cu.billing_period_start = s.period_start
-    FOR UPDATE;
-    IF FOUND AND u.billing_period_end IS NOT DISTINCT FROM s.period_end THEN
-        RETURN u;
-    END IF;
-    INSERT INTO public.user_call_usage AS cu
-        (user_id, subscription_id, billing_period_start, billing_period_end,
-         calls_used, minutes_used, calls_remaining, minutes_remaining)
-    SELECT usage_row.user_id, s.subscription_id, s.period_start, s.period_end, 0, 0, p.call_limit, p.minutes_limit
-    FROM public.subscription_plans p WHERE p.id = s.plan_id
-    ON CONFLICT (subscription_id, billing_period_start) WHERE subscription_id IS NOT NULL
-    DO UPDATE SET billing_period_end = excluded.billing_period_end
-    WHERE cu.billing_period_end IS DISTINCT FROM excluded.billing_period_end;
-    SELECT * INTO u FROM public.user_call_usage cu
-    WHERE cu.subscription_id = s.subscription_id AND cu.billing_period_start = s.period_start
-    FOR UPDATE;
-    RETURN u;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION dialer.refresh_remaining(usage_id uuid) RETURNS void
-    LANGUAGE plpgsql VOLATILE
-    SET search_path = ''
-AS $$
-BEGIN
-    UPDATE public.user_call_usage u
-    SET calls_remaining = dialer.remaining(p.call_limit, coalesce(u.calls_used, 0),
-            dialer.reserved_calls(u.user_id, u.billing_period_start, u.billing_period_end)),
-        minutes_remaining = dialer.remaining(p.minutes_limit, coalesce(u.minutes_used, 0), 0)
-    FROM public.user_subscriptions s JOIN public.subscription_plans p ON p.id = s.plan_id
-    WHERE u.id = refresh_remaining.usage_id AND s.id = u.subscription_id;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION dialer.settle_usage(user_id uuid, at timestamptz, calls integer, minutes integer) RETURNS void
-    LANGUAGE plpgsql VOLATILE
-    SET search_path = ''
-AS $$
-DECLARE
-    u public.user_call_usage;
-BEGIN
-    PERFORM dialer.lock_user(user_id);
-    u := dialer.usage_row(user_id, at);
-    IF u.id IS NULL THEN
-        RETURN;  -- no subscription period covers the call: nothing to bill against
-    END IF;
-    UPDATE public.user_call_usage cu
-    SET calls_used = least(coalesce(cu.calls_used, 0)::bigint + calls, 2147483647),
-        minutes_used = least(coalesce(cu.minutes_used, 0)::bigint + minutes, 2147483647)
-    WHERE cu.id = u.id;
-    PERFORM dialer.refresh_remaining(u.id);
-END
-$$;
-
 CREATE OR REPLACE FUNCTION dialer.fail_attempt(c public.call_queue, reason text, retryable boolean)
     RETURNS public.call_queue
     LANGUAGE plpgsql VOLATILE
@@ -652,9 +575,10 @@ REVOKE EXECUTE ON FUNCTION dialer.remaining(bigint, bigint, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION dialer.remaining(bigint, bigint, bigint) TO authenticated, service_role;
 
 ---------------------------------------------------------------------------
--- Calls reserved: counted by a SQL function the planner inlines (the
--- rollover counts for every subscription), and by PL/pgSQL, whose plan the
--- session keeps, where a value is needed.
+-- Usage settlement is Rust (src/settlement.rs): dialer.settle_usage() keeps
+-- its signature and grants; the PL/pgSQL it called goes. Calls reserved in a
+-- period are counted by dialer.reserved_calls_in(), plain SQL the planner
+-- inlines (the rollover counts for every subscription it opens a period for).
 ---------------------------------------------------------------------------
 CREATE FUNCTION dialer.reserved_calls_in(user_id uuid, period_start timestamptz, period_end timestamptz)
     RETURNS TABLE (calls bigint)
@@ -668,16 +592,21 @@ AS $$
 $$;
 REVOKE EXECUTE ON FUNCTION dialer.reserved_calls_in(uuid, timestamptz, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION dialer.reserved_calls_in(uuid, timestamptz, timestamptz) TO authenticated, service_role;
-CREATE OR REPLACE FUNCTION dialer.reserved_calls(user_id uuid, period_start timestamptz, period_end timestamptz)
-    RETURNS bigint
-    LANGUAGE plpgsql STABLE PARALLEL SAFE
-    SET search_path = ''
-AS $$
-BEGIN
-    RETURN (SELECT r.calls FROM dialer.reserved_calls_in(reserved_calls.user_id, reserved_calls.period_start,
-                                                         reserved_calls.period_end) AS r);
-END
-$$;
+
+CREATE OR REPLACE FUNCTION dialer."settle_usage"(
+	"user_id" uuid, /* Uuid */
+	"at" timestamp with time zone, /* TimestampWithTimeZone */
+	"calls" INT, /* i32 */
+	"minutes" INT /* i32 */
+) RETURNS void
+STRICT VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'settle_usage_wrapper';
+
+DROP FUNCTION dialer.usage_row(uuid, timestamptz);
+DROP FUNCTION dialer.refresh_remaining(uuid);
+DROP FUNCTION dialer.reserved_calls(uuid, timestamptz, timestamptz);
 
 ---------------------------------------------------------------------------
 -- Last: the baseline takes what this update changed.

@@ -17,6 +17,7 @@ mod rollover;
 mod routing;
 mod schema;
 mod settings;
+mod settlement;
 mod usage;
 mod version;
 
@@ -105,6 +106,7 @@ extension_sql_file!(
         billing::dialer::billed_minutes_for,
         billing::dialer::subscription_period,
         billing::dialer::plan_remaining,
+        settlement::dialer::settle_usage,
         usage::compute_remaining_usage,
         rollover::rollover_billing_periods
     ]

@@ -403,7 +403,7 @@ const ACCOUNT: &str = "
                coalesce(sum(u.minutes_used), 0)::bigint AS minutes_used
         FROM public.user_call_usage u
         WHERE u.user_id = $1::uuid AND u.billing_period_start = s.period_start) AS u ON true
-    -- dialer.reserved_calls(), inline so that the kept plan holds it
+    -- dialer.reserved_calls_in(), inline so that the kept plan holds it
     LEFT JOIN LATERAL (
         SELECT count(*) AS reserved,
                coalesce(bool_or(q.idempotency_key = $4), false) AS key_holder_reserved

@@ -12,7 +12,7 @@ use pgrx::prelude::*;
 use pgrx::Uuid;
 
 /// The plan, usage and reservations of the period covering a time:
-/// dialer.billing_period(), dialer.period_usage() and dialer.reserved_calls()
+/// dialer.billing_period(), dialer.period_usage() and dialer.reserved_calls_in()
 /// (sql/billing.sql), inline as in src/queue.rs (ACCOUNT), so that the kept
 /// plan holds them (called as SQL functions, each would be planned on every
 /// call); tests/sql/periods_and_odd_rows.sql runs them through both.
