@@ -7,6 +7,7 @@
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA dialer FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     dialer.uid(), dialer.is_admin(), dialer.is_privileged(), dialer.caller_is_superuser(),
+    dialer.acting_for(uuid, text),
     dialer.lock_user(uuid), dialer.raise_error(jsonb),
     dialer.check_queued_call(text, text), dialer.check_template_params(text, text),
     dialer.cancel_queued_call(uuid),

@@ -103,16 +103,10 @@ CREATE FUNCTION enqueue_call(
 AS $$
 #variable_conflict use_column
 DECLARE
-    target uuid := coalesce(enqueue_call.user_id, dialer.uid());
+    -- the caller, or the user named by an admin or service_role (42501)
+    target uuid := dialer.acting_for(enqueue_call.user_id, 'queue calls');
     queued public.call_queue;
 BEGIN
-    IF target IS NULL THEN
-        RAISE EXCEPTION 'sign in to queue calls' USING ERRCODE = '42501';
-    END IF;
-    IF target IS DISTINCT FROM dialer.uid() AND NOT dialer.is_privileged() THEN
-        RAISE EXCEPTION 'only an admin or service_role can queue calls for another user'
-            USING ERRCODE = '42501', HINT = 'Leave user_id out: it defaults to you.';
-    END IF;
     IF enqueue_call.idempotency_key IS NOT NULL THEN
         SELECT * INTO queued FROM public.call_queue q
         WHERE q.user_id = target AND q.idempotency_key = enqueue_call.idempotency_key;

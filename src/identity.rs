@@ -48,6 +48,17 @@ pub fn require_worker(function: &str) {
     }
 }
 
+/// The user a request that may name one (`target`) acts for: the caller, or
+/// anyone for an admin or service_role (core/src/claims.rs, `acting_for`);
+/// 42501 otherwise, naming the user. `action` says what the caller does.
+pub fn acting_for(target: Option<uuid::Uuid>, action: &str) -> uuid::Uuid {
+    let me = current_identity().user_id;
+    // the privilege is looked up only when it matters
+    let privileged = target.is_some_and(|t| Some(t) != me) && caller_is_privileged();
+    pg_dialer_core::claims::acting_for(me, privileged, target, action)
+        .unwrap_or_else(|err| crate::errors::raise(err))
+}
+
 /// Whether the caller's role is a superuser (a DBA loading data or restoring
 /// a dump), by the same role as `caller_is_privileged`.
 pub fn caller_is_superuser() -> bool {
@@ -167,6 +178,16 @@ pub mod dialer {
     #[pg_extern(stable, strict, parallel_safe)]
     pub fn caller_is_superuser() -> bool {
         super::caller_is_superuser()
+    }
+
+    /// The user a call of the API acts for: `user_id`, or the caller when
+    /// NULL (see [`super::acting_for`]); for the API functions written in
+    /// SQL.
+    #[pg_extern(stable, parallel_safe)]
+    pub fn acting_for(user_id: Option<pgrx::Uuid>, action: Option<&str>) -> pgrx::Uuid {
+        let target = user_id.map(|id| uuid::Uuid::from_bytes(*id.as_bytes()));
+        let user = super::acting_for(target, action.unwrap_or("act"));
+        pgrx::Uuid::from_bytes(*user.as_bytes())
     }
 
     /// 42501 unless the caller is the dialing worker; for the worker

@@ -85,6 +85,7 @@ extension_sql_file!(
     requires = [
         "security",
         identity::dialer::require_worker,
+        identity::dialer::acting_for,
         queue::dialer::check_queued_call,
         queue::dialer::check_template_params,
         numbers::dialer::validate_user_phone_number,

@@ -154,21 +154,17 @@ fn check_with(
     let privileged = caller_is_privileged();
     let mut patch = Map::new();
 
-    let user_id = match text(new, "user_id") {
-        Some(id) => id.to_owned(),
-        None => {
-            let me = identity
-                .user_id
-                .ok_or_else(|| DialerError::forbidden("sign in to queue calls"))?;
-            patch.insert("user_id".into(), me.to_string().into());
-            me.to_string()
-        }
-    };
-    if !privileged && identity.user_id.map(|u| u.to_string()).as_deref() != Some(user_id.as_str()) {
-        return Err(
-            DialerError::forbidden("you can only queue calls for yourself")
-                .with_hint("Leave user_id out: it defaults to you."),
-        );
+    let target = text(new, "user_id")
+        .map(|id| {
+            uuid::Uuid::parse_str(id)
+                .map_err(|_| DialerError::invalid(format!("user_id {id:?} is not a UUID")))
+        })
+        .transpose()?;
+    let user_id =
+        pg_dialer_core::claims::acting_for(identity.user_id, privileged, target, "queue calls")?
+            .to_string();
+    if target.is_none() {
+        patch.insert("user_id".into(), user_id.clone().into());
     }
     let own = if privileged { "the user's" } else { "your" };
     let user = user_id.as_str();

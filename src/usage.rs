@@ -3,11 +3,9 @@
 //! for an admin or service_role, for anyone. It runs with the caller's
 //! privileges: row level security shows a user only their own rows.
 
-use crate::errors::{raise, spi};
-use crate::identity::{caller_is_privileged, current_identity};
+use crate::errors::spi;
 use crate::plans;
 use pg_dialer_core::billing::remaining;
-use pg_dialer_core::error::DialerError;
 use pgrx::prelude::*;
 use pgrx::Uuid;
 
@@ -53,23 +51,6 @@ type Remaining = (
     Option<i64>,
 );
 
-/// Whose usage the caller may see: their own, or anyone's for an admin or
-/// service_role.
-fn usage_owner(user_id: Option<Uuid>) -> Result<Uuid, DialerError> {
-    let me = current_identity()
-        .user_id
-        .map(|id| Uuid::from_bytes(*id.as_bytes()));
-    let target = user_id
-        .or(me)
-        .ok_or_else(|| DialerError::forbidden("sign in to see your usage"))?;
-    if Some(target) != me && !caller_is_privileged() {
-        return Err(DialerError::forbidden(
-            "only an admin or service_role can see another user's usage",
-        ));
-    }
-    Ok(target)
-}
-
 #[allow(clippy::type_complexity)] // pgrx needs the columns spelled out here
 #[pg_extern(stable, parallel_safe)]
 #[search_path(pg_catalog)]
@@ -92,7 +73,12 @@ fn compute_remaining_usage(
         name!(minutes_remaining, Option<i64>),
     ),
 > {
-    let target = usage_owner(user_id).unwrap_or_else(|err| raise(err));
+    // one's own usage, or anyone's for an admin or service_role
+    let target = crate::identity::acting_for(
+        user_id.map(|id| uuid::Uuid::from_bytes(*id.as_bytes())),
+        "see usage",
+    );
+    let target = Uuid::from_bytes(*target.as_bytes());
     let Some(at) = at else {
         return TableIterator::new(None);
     };

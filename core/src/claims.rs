@@ -6,6 +6,7 @@
 //!   Supabase keeps `app_metadata` out of the user's own reach, unlike
 //!   `user_metadata`, which a user may edit and which is therefore ignored.
 
+use crate::error::DialerError;
 use std::fmt;
 use uuid::Uuid;
 
@@ -81,6 +82,28 @@ fn truncate(text: &str) -> String {
         Some((end, _)) => format!("{}...", &text[..end]),
         None => text.to_owned(),
     }
+}
+
+/// The user a request that may name one acts for: `target`, or the caller
+/// when it names none. Callers act for themselves; an admin or service_role
+/// (`privileged`) for anyone. `action` says what they do ("queue calls"), for
+/// the message. The one definition of acting for another user.
+pub fn acting_for(
+    me: Option<Uuid>,
+    privileged: bool,
+    target: Option<Uuid>,
+    action: &str,
+) -> Result<Uuid, DialerError> {
+    let Some(user) = target.or(me) else {
+        return Err(DialerError::forbidden(format!("sign in to {action}")));
+    };
+    if Some(user) != me && !privileged {
+        return Err(DialerError::forbidden(format!(
+            "only an admin or service_role can {action} for another user, not for {user}"
+        ))
+        .with_hint("Leave user_id out: it defaults to you."));
+    }
+    Ok(user)
 }
 
 #[cfg(test)]
@@ -160,5 +183,41 @@ mod tests {
         let long = "x".repeat(500);
         let err = parse_identity(Some(&long)).unwrap_err();
         assert!(err.to_string().len() < 150, "{err}");
+    }
+
+    #[test]
+    fn a_caller_acts_for_themselves_and_a_privileged_one_for_anyone() {
+        let me = Uuid::parse_str("a11ce000-0000-4000-8000-000000000001").unwrap();
+        let bob = Uuid::parse_str("b0b00000-0000-4000-8000-000000000002").unwrap();
+        assert_eq!(
+            acting_for(Some(me), false, None, "queue calls").unwrap(),
+            me
+        );
+        assert_eq!(
+            acting_for(Some(me), false, Some(me), "queue calls").unwrap(),
+            me
+        );
+        assert_eq!(
+            acting_for(Some(me), true, Some(bob), "queue calls").unwrap(),
+            bob
+        );
+        assert_eq!(
+            acting_for(None, true, Some(bob), "queue calls").unwrap(),
+            bob
+        );
+        let err = acting_for(Some(me), false, Some(bob), "queue calls").unwrap_err();
+        assert_eq!(
+            err.message,
+            "only an admin or service_role can queue calls for another user, not for b0b00000-0000-4000-8000-000000000002"
+        );
+        assert_eq!(
+            err.hint.as_deref(),
+            Some("Leave user_id out: it defaults to you.")
+        );
+        let err = acting_for(None, false, None, "see usage").unwrap_err();
+        assert_eq!(err.message, "sign in to see usage");
+        assert!(acting_for(None, false, Some(bob), "see usage").is_err());
+        // a privileged caller with no user of its own must name one
+        assert!(acting_for(None, true, None, "queue calls").is_err());
     }
 }
