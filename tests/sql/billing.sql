@@ -35,10 +35,10 @@ GRANT SELECT ON usage_before TO PUBLIC;
 
 ---------------------------------------------------------------- who may deliver results
 SELECT tests.as_user(:alice);
-SELECT throws_ok(format('SELECT * FROM record_call_result(%L)', :'vapi_report'), '42501', NULL,
+SELECT throws_ok(format('SELECT * FROM record_call_result(%L)', :'vapi_report'), '42501', 'record_call_result() is for the dialing worker: call it as service_role or as an admin',
                  'a user cannot post a result');
 SELECT tests.as_anon();
-SELECT throws_ok(format('SELECT * FROM record_call_result(%L)', :'vapi_report'), '42501', NULL, 'nor can anon');
+SELECT throws_ok(format('SELECT * FROM record_call_result(%L)', :'vapi_report'), '42501', 'permission denied for function record_call_result', 'nor can anon');
 
 ---------------------------------------------------------------- bad bodies: the caller's error
 SELECT tests.as_service();
@@ -138,7 +138,7 @@ SELECT is((SELECT last_error FROM call_queue WHERE id = '99999999-9999-4999-8999
 SELECT count(*) AS history_before FROM user_call_history \gset
 SELECT throws_ok(format('SELECT * FROM record_call_result(%L)', jsonb_set(:'vapi_report'::jsonb, '{message,call,id}', '"unknown-call"')),
                  'PT404', 'no call has provider call id unknown-call', 'a result for an unknown call is refused');
-SELECT throws_ok($$SELECT * FROM record_call_result('{"hello": "world"}')$$, '22023', NULL, 'an unknown payload is refused');
+SELECT throws_ok($$SELECT * FROM record_call_result('{"hello": "world"}')$$, '22023', 'the payload is not a VAPI end-of-call-report, a Retell call event or a Bland post-call body', 'an unknown payload is refused');
 SELECT throws_ok($$SELECT * FROM record_call_result('[1,2,3]')$$, '22023', 'the webhook payload must be a JSON object',
                  'a payload that is no object is refused');
 SELECT is((SELECT result FROM record_call_result(:'vapi_status')), 'ignored', 'a VAPI status-update is ignored');
@@ -160,7 +160,7 @@ SELECT is((SELECT count(*) FROM compute_remaining_usage(at => now() - interval '
 SELECT is((SELECT (period_start, calls_used)::text FROM compute_remaining_usage(at => now() + interval '2 months')),
           (date_trunc('month', now()) + interval '2 months', 0)::text,
           'a renewing subscription covers its later periods, with nothing used yet');
-SELECT throws_ok(format('SELECT * FROM compute_remaining_usage(%L)', :bob), '42501', NULL, 'alice cannot see bob''s usage');
+SELECT throws_ok(format('SELECT * FROM compute_remaining_usage(%L)', :bob), '42501', 'only an admin or service_role can see usage for another user, not for ' || :bob, 'alice cannot see bob''s usage');
 SELECT tests.as_admin();
 SELECT is((SELECT calls_used FROM compute_remaining_usage(:bob)), (SELECT calls_used::bigint FROM user_call_usage WHERE user_id = :bob),
           'an admin sees bob''s usage');
@@ -169,7 +169,7 @@ UPDATE subscription_plans SET call_limit = NULL WHERE name = 'Starter';
 SELECT tests.as_user(:alice);
 SELECT is((SELECT calls_remaining FROM compute_remaining_usage()), NULL, 'a NULL limit is unlimited');
 SELECT tests.as_anon();
-SELECT throws_ok('SELECT * FROM compute_remaining_usage()', '42501', NULL, 'anon has no usage');
+SELECT throws_ok('SELECT * FROM compute_remaining_usage()', '42501', 'permission denied for function compute_remaining_usage', 'anon has no usage');
 
 ---------------------------------------------------------------- rollover_billing_periods: month ends
 SELECT tests.as_owner();
@@ -190,7 +190,7 @@ INSERT INTO user_subscriptions (id, user_id, plan_id, status, current_period_sta
 UPDATE user_subscriptions SET status = 'past_due' WHERE user_id IN (:alice, :bob);
 
 SELECT tests.as_user(:alice);
-SELECT throws_ok($$SELECT * FROM rollover_billing_periods()$$, '42501', NULL, 'a user cannot roll periods over');
+SELECT throws_ok($$SELECT * FROM rollover_billing_periods()$$, '42501', 'rollover_billing_periods() is for the dialing worker: call it as service_role or as an admin', 'a user cannot roll periods over');
 SELECT tests.as_service();
 SELECT set_eq($$SELECT subscription_id, action FROM rollover_billing_periods('2027-01-30 23:59+00')$$,
               $$VALUES ('22222222-2222-4222-8222-0000000000d1'::uuid, 'usage-opened'),

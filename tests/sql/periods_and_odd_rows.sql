@@ -96,7 +96,7 @@ UPDATE user_subscriptions SET current_period_start = :'this_month'::timestamptz 
                               cancel_at_period_end = true
 WHERE user_id = :bob;
 SELECT tests.as_user(:bob);
-SELECT throws_ok($$SELECT enqueue_call('+14155550171')$$, 'PT402', NULL,
+SELECT throws_ok($$SELECT enqueue_call('+14155550171')$$, 'PT402', format('no active subscription covers the call time %s', now()),
                  'one that ends at period end does not renew');
 SELECT tests.as_owner();
 UPDATE user_subscriptions SET current_period_start = :'this_month'::timestamptz,

@@ -51,7 +51,7 @@ SELECT throws_ok($$SELECT enqueue_call('(415) 555-0100')$$, '22023',
                  'recipient_number "(415) 555-0100" has no valid country code', 'a number without country code is refused');
 SELECT throws_ok($$SELECT enqueue_call('call me maybe')$$, '22023',
                  'recipient_number "call me maybe" is not a phone number', 'garbage is refused');
-SELECT throws_ok($$SELECT enqueue_call('+1 415 555 01')$$, '22023', NULL, 'a number too short for its country is refused');
+SELECT throws_ok($$SELECT enqueue_call('+1 415 555 01')$$, '22023', 'recipient_number "+1 415 555 01" is not a valid number in country +1', 'a number too short for its country is refused');
 SELECT throws_ok($$SELECT enqueue_call('+14155550100', custom_variables => '[1,2]')$$, '22023',
                  'custom_variables must be a JSON object, not an array', 'variables must be an object');
 -- Oversized or odd JSON and keys: the caller's error (22023), naming the field.
@@ -63,13 +63,13 @@ SELECT throws_ok($$SELECT enqueue_call('+14155550100', custom_variables => '{"bi
                  'a number beyond a double in the variables is refused');
 SELECT throws_ok(format($$SELECT enqueue_call('+14155550100', custom_variables => jsonb_build_object('note', %L::text))$$,
                         repeat('x', 300000)),
-                 '22023', NULL, 'variables of 300 kB are refused');
+                 '22023', 'custom_variables is 300011 bytes of JSON; at most 262144 are accepted', 'variables of 300 kB are refused');
 SELECT throws_ok(format($$SELECT enqueue_call('+14155550100', idempotency_key => %L)$$, repeat('k', 10000)),
                  '22023', 'idempotency_key is 10000 characters long; at most 255 are accepted',
                  'a 10 kB idempotency key is refused before it reaches the index');
 SELECT throws_ok(format($$INSERT INTO call_queue (user_id, recipient_number, idempotency_key) VALUES (%L, '+14155550100', %L)$$,
                         :alice, repeat('k', 10000)),
-                 '22023', NULL, '... also in a direct INSERT');
+                 '22023', 'idempotency_key is 10000 characters long; at most 255 are accepted', '... also in a direct INSERT');
 SELECT throws_ok(format($$INSERT INTO call_templates (name, created_by, params) VALUES ('Huge', %L, %L::jsonb)$$,
                         :alice, (SELECT jsonb_object_agg('p' || i, '{"type": "string"}'::jsonb) FROM generate_series(0, 500) i)),
                  '22023', 'params declares 501 parameters; at most 500 are accepted',
@@ -95,13 +95,13 @@ SELECT throws_ok($$SELECT enqueue_call('+882 16 1234 5678')$$, '22023',
                  'recipient_number +8821612345678 is a number of an international network, which costs the caller extra',
                  'an international network number is refused');
 SELECT throws_ok(format($$INSERT INTO call_queue (user_id, recipient_number) VALUES (%L, '+883 510 012 3456')$$, :alice),
-                 '22023', NULL, 'a direct INSERT (POST /call_queue) of one is refused too');
+                 '22023', 'recipient_number +8835100123456 is a number of an international network, which costs the caller extra', 'a direct INSERT (POST /call_queue) of one is refused too');
 SELECT lives_ok($$SELECT enqueue_call('+1 800 555 0100')$$, 'a toll-free number is fine');
 SELECT tests.as_owner();
 UPDATE subscription_plans SET features = '{"allowed_number_types": "premium_rate"}'
     WHERE id = '11111111-1111-4111-8111-111111111111';
 SELECT tests.as_user(:alice);
-SELECT throws_ok($$SELECT enqueue_call('+1 900 555 0100')$$, '22023', NULL,
+SELECT throws_ok($$SELECT enqueue_call('+1 900 555 0100')$$, '22023', 'recipient_number +19005550100 is a premium-rate number, which costs the caller extra',
                  'allowed_number_types that is not an array allows nothing');
 SELECT tests.as_owner();
 UPDATE subscription_plans SET features = '{"allowed_number_types": ["premium_rate"]}'
@@ -109,7 +109,7 @@ UPDATE subscription_plans SET features = '{"allowed_number_types": ["premium_rat
 SELECT tests.as_user(:alice);
 SELECT is((SELECT recipient_number FROM enqueue_call('+1 900 555 0100')), '+19005550100',
           'a plan with "premium_rate" in features.allowed_number_types may call premium-rate numbers');
-SELECT throws_ok($$SELECT enqueue_call('+882 16 1234 5678')$$, '22023', NULL, '... and no other costly kind');
+SELECT throws_ok($$SELECT enqueue_call('+882 16 1234 5678')$$, '22023', 'recipient_number +8821612345678 is a number of an international network, which costs the caller extra', '... and no other costly kind');
 SELECT tests.as_owner();
 SET LOCAL pg_dialer.allowed_number_types = 'shared_cost, international_network';
 SELECT tests.as_user(:alice);
@@ -126,7 +126,7 @@ SELECT throws_ok($$SELECT enqueue_call('+14155550105', template_id => '88888888-
                  'PT404', 'template 88888888-8888-4888-8888-000000000003 not found',
                  'alice cannot use bob''s private template');
 SELECT throws_ok($$SELECT enqueue_call('+14155550105', template_id => '00000000-0000-4000-8000-000000000000')$$,
-                 'PT404', NULL, 'an unknown template is not found');
+                 'PT404', 'template 00000000-0000-4000-8000-000000000000 not found', 'an unknown template is not found');
 
 -- Variables against the template's params.
 SELECT is((SELECT custom_variables FROM enqueue_call('+14155550106', template_id => '88888888-8888-4888-8888-000000000004',
@@ -162,7 +162,7 @@ SELECT throws_ok($$SELECT enqueue_call('+14155550108', voice_id => '77777777-777
 SELECT throws_ok($$SELECT enqueue_call('+14155550108', template_id => '88888888-8888-4888-8888-000000000004',
                                        custom_variables => '{"patient_name": "Ana"}',
                                        voice_id => '77777777-7777-4777-8777-000000000004')$$,
-                 '22023', NULL, 'a voice of another provider than the template''s is refused');
+                 '22023', 'the call''s template belongs to provider 44444444-4444-4444-8444-000000000001 but its voice to provider 44444444-4444-4444-8444-000000000002', 'a voice of another provider than the template''s is refused');
 
 SELECT tests.as_owner();
 UPDATE voice_options SET is_active = false WHERE id = '77777777-7777-4777-8777-000000000001';
@@ -191,9 +191,9 @@ UPDATE user_phone_numbers SET is_active = true WHERE id = '66666666-6666-4666-86
 
 -- Subscriptions.
 SELECT tests.as_user(:carol);
-SELECT throws_ok($$SELECT enqueue_call('+14155550110')$$, 'PT402', NULL, 'a user without a subscription cannot queue');
+SELECT throws_ok($$SELECT enqueue_call('+14155550110')$$, 'PT402', format('no active subscription covers the call time %s', now()), 'a user without a subscription cannot queue');
 SELECT tests.as_user(:alice);
-SELECT throws_ok($$SELECT enqueue_call('+14155550110', scheduled_time => now() - interval '3 months')$$, 'PT402', NULL,
+SELECT throws_ok($$SELECT enqueue_call('+14155550110', scheduled_time => now() - interval '3 months')$$, 'PT402', format('no active subscription covers the call time %s', now() - interval '3 months'),
                  'a call before the paid period is refused');
 -- Calls are queued into the period that covers now: one that ends at period
 -- end sells nothing after it, and one that renews sells its later periods
@@ -201,15 +201,15 @@ SELECT throws_ok($$SELECT enqueue_call('+14155550110', scheduled_time => now() -
 SELECT tests.as_owner();
 UPDATE user_subscriptions SET cancel_at_period_end = true WHERE user_id = :alice;
 SELECT tests.as_user(:alice);
-SELECT throws_ok($$SELECT enqueue_call('+14155550110', scheduled_time => now() + interval '3 months')$$, 'PT402', NULL,
+SELECT throws_ok($$SELECT enqueue_call('+14155550110', scheduled_time => now() + interval '3 months')$$, 'PT402', format('no active subscription covers the call time %s', now() + interval '3 months'),
                  'a call after the last paid period is refused');
 SELECT tests.as_owner();
 UPDATE user_subscriptions SET cancel_at_period_end = false WHERE user_id = :alice;
 SELECT tests.as_user(:alice);
 SELECT throws_ok($$SELECT enqueue_call('+14155550110', scheduled_time => date_trunc('month', now()) + interval '3 months 1 day')$$,
-                 'PT402', NULL, 'nor does a renewing one sell its later periods in advance');
+                 'PT402', format('no active subscription covers the call time %s', date_trunc('month', now()) + interval '3 months 1 day'), 'nor does a renewing one sell its later periods in advance');
 SELECT throws_ok($$SELECT enqueue_call('+14155550110', scheduled_time => date_trunc('month', now()) + interval '1 month')$$,
-                 'PT402', NULL, 'not even the very start of the next one');
+                 'PT402', format('no active subscription covers the call time %s', date_trunc('month', now()) + interval '1 month'), 'not even the very start of the next one');
 SELECT tests.as_owner();
 UPDATE user_subscriptions SET status = 'trialing' WHERE user_id = :alice;
 SELECT tests.as_user(:alice);
@@ -217,7 +217,7 @@ SELECT lives_ok($$SELECT enqueue_call('+14155550110')$$, 'a trialing subscriptio
 SELECT tests.as_owner();
 UPDATE user_subscriptions SET status = 'past_due' WHERE user_id = :alice;
 SELECT tests.as_user(:alice);
-SELECT throws_ok($$SELECT enqueue_call('+14155550111')$$, 'PT402', NULL, 'a past_due subscription may not queue');
+SELECT throws_ok($$SELECT enqueue_call('+14155550111')$$, 'PT402', format('no active subscription covers the call time %s', now()), 'a past_due subscription may not queue');
 SELECT tests.as_owner();
 UPDATE user_subscriptions SET status = 'active' WHERE user_id = :alice;
 
@@ -231,7 +231,7 @@ SELECT lives_ok($$SELECT enqueue_call('+14155550112')$$, 'the last call of the q
 SELECT throws_ok($$SELECT enqueue_call('+14155550113')$$, 'PT402',
                  format('call limit reached: plan "Starter" allows %s calls per billing period', :alice_taken + 1),
                  'one more is refused');
-SELECT throws_ok($$INSERT INTO call_queue (recipient_number) VALUES ('+14155550113')$$, 'PT402', NULL,
+SELECT throws_ok($$INSERT INTO call_queue (recipient_number) VALUES ('+14155550113')$$, 'PT402', 'call limit reached: plan "Starter" allows 15 calls per billing period',
                  'a direct INSERT cannot get around the quota');
 SELECT lives_ok($$SELECT cancel_call(id) FROM call_queue WHERE recipient_number = '+14155550112'$$,
                 'alice cancels a queued call');
@@ -240,7 +240,7 @@ SELECT tests.as_owner();
 UPDATE subscription_plans SET call_limit = NULL, minutes_limit = 300 WHERE name = 'Starter';
 UPDATE user_call_usage SET minutes_used = 300 WHERE user_id = :alice;
 SELECT tests.as_user(:alice);
-SELECT throws_ok($$SELECT enqueue_call('+14155550114')$$, 'PT402', NULL, 'no call once the minutes are used up');
+SELECT throws_ok($$SELECT enqueue_call('+14155550114')$$, 'PT402', 'minute limit reached: plan "Starter" allows 300 minutes per billing period', 'no call once the minutes are used up');
 SELECT tests.as_owner();
 UPDATE user_call_usage SET minutes_used = 0 WHERE user_id = :alice;
 UPDATE subscription_plans SET minutes_limit = NULL WHERE name = 'Starter';
@@ -259,7 +259,7 @@ SELECT isnt((SELECT id FROM enqueue_call('+14155550115', idempotency_key => 'ord
 
 -- Who may queue for whom.
 SELECT tests.as_user(:bob);
-SELECT throws_ok(format('SELECT enqueue_call(%L, user_id => %L)', '+14155550116', :alice), '42501', NULL,
+SELECT throws_ok(format('SELECT enqueue_call(%L, user_id => %L)', '+14155550116', :alice), '42501', 'only an admin or service_role can queue calls for another user, not for ' || :alice,
                  'bob cannot queue a call for alice');
 SELECT tests.as_admin();
 SELECT is((SELECT user_id FROM enqueue_call('+14155550116', user_id => :alice)), :alice::uuid, 'an admin queues for alice');
@@ -268,7 +268,7 @@ SELECT is((SELECT user_id FROM enqueue_call('+14155550117', user_id => :bob)), :
 SELECT throws_ok($$SELECT enqueue_call('+14155550117')$$, '42501', 'sign in to queue calls',
                  'service_role must name the user');
 SELECT tests.as_anon();
-SELECT throws_ok($$SELECT enqueue_call('+14155550118')$$, '42501', NULL, 'anon cannot queue calls');
+SELECT throws_ok($$SELECT enqueue_call('+14155550118')$$, '42501', 'permission denied for function enqueue_call', 'anon cannot queue calls');
 
 -- Direct writes get the same checks.
 SELECT tests.as_user(:alice);
@@ -277,28 +277,28 @@ SELECT lives_ok($$INSERT INTO call_queue (id, recipient_number) VALUES ('9999999
 SELECT is((SELECT (user_id, recipient_number, scheduled_time = now())::text FROM call_queue
            WHERE id = '99999999-9999-4999-8999-000000000020'),
           format('(%s,+14155550119,t)', :alice), 'it is normalized, hers, and due now');
-SELECT throws_ok($$INSERT INTO call_queue (recipient_number) VALUES ('not a number')$$, '22023', NULL,
+SELECT throws_ok($$INSERT INTO call_queue (recipient_number) VALUES ('not a number')$$, '22023', 'recipient_number "not a number" is not a phone number',
                  'a direct INSERT with a bad number is refused');
 SELECT throws_ok($$INSERT INTO call_queue (recipient_number, template_id)
-                   VALUES ('+14155550120', '88888888-8888-4888-8888-000000000003')$$, 'PT404', NULL,
+                   VALUES ('+14155550120', '88888888-8888-4888-8888-000000000003')$$, 'PT404', 'template 88888888-8888-4888-8888-000000000003 not found',
                  'a direct INSERT with someone''s private template is refused');
 SELECT throws_ok($$INSERT INTO call_queue (recipient_number, user_id) VALUES ('+14155550120', 'b0b00000-0000-4000-8000-000000000002')$$,
-                 '42501', 'you can only queue calls for yourself', 'a direct INSERT for bob is refused');
+                 '42501', 'only an admin or service_role can queue calls for another user, not for b0b00000-0000-4000-8000-000000000002', 'a direct INSERT for bob is refused');
 SELECT throws_ok($$UPDATE call_queue SET recipient_number = 'garbage' WHERE id = '99999999-9999-4999-8999-000000000020'$$,
-                 '22023', NULL, 'a direct UPDATE with a bad number is refused');
+                 '22023', 'recipient_number "garbage" is not a phone number', 'a direct UPDATE with a bad number is refused');
 SELECT throws_ok($$UPDATE call_queue SET template_id = '88888888-8888-4888-8888-000000000004',
                    custom_variables = '{"party_size": 1}' WHERE id = '99999999-9999-4999-8999-000000000020'$$,
                  '22023', 'custom_variables.patient_name is required by the template',
                  'a direct UPDATE with missing variables is refused');
 SELECT throws_ok($$UPDATE call_queue SET scheduled_time = now() - interval '5 years'
-                   WHERE id = '99999999-9999-4999-8999-000000000020'$$, 'PT402', NULL,
+                   WHERE id = '99999999-9999-4999-8999-000000000020'$$, 'PT402', format('no active subscription covers the call time %s', now() - interval '5 years'),
                  'a direct UPDATE cannot move a call out of the paid period');
 SELECT is(tests.affected($$UPDATE call_queue SET recipient_number = '+1 (212) 555-0121'
                            WHERE id = '99999999-9999-4999-8999-000000000020'$$), 1::bigint, 'a good direct UPDATE passes');
 SELECT is((SELECT recipient_number FROM call_queue WHERE id = '99999999-9999-4999-8999-000000000020'), '+12125550121',
           'and is normalized');
 SELECT throws_ok($$INSERT INTO call_queue (recipient_number, provider_id)
-                   VALUES ('+14155550122', '44444444-4444-4444-8444-000000000002')$$, '42501', NULL,
+                   VALUES ('+14155550122', '44444444-4444-4444-8444-000000000002')$$, '42501', 'new row violates row-level security policy for table "call_queue"',
                  'a user cannot pin the provider a worker assigns');
 
 -- Templates keep well-formed params.
@@ -307,23 +307,23 @@ SELECT throws_ok($$INSERT INTO call_templates (name, created_by, params)
                  '22023', 'params.a.type "uuid" is not a known type', 'a template with malformed params is refused');
 SELECT throws_ok($$INSERT INTO call_templates (name, created_by, params, params_order)
                    VALUES ('Bad', 'a11ce000-0000-4000-8000-000000000001', '{"a": {}}', '["b"]')$$,
-                 '22023', NULL, 'params_order must name declared params');
+                 '22023', 'params_order names "b" which is not in params', 'params_order must name declared params');
 
 ---------------------------------------------------------------- cancel_call
 SELECT tests.as_user(:bob);
-SELECT throws_ok($$SELECT cancel_call('99999999-9999-4999-8999-000000000020')$$, 'PT404', NULL,
+SELECT throws_ok($$SELECT cancel_call('99999999-9999-4999-8999-000000000020')$$, 'PT404', 'call 99999999-9999-4999-8999-000000000020 not found',
                  'bob cannot cancel alice''s call (and learns nothing about it)');
 SELECT tests.as_user(:alice);
 SELECT throws_ok($$SELECT cancel_call('99999999-9999-4999-8999-000000000002')$$, 'PT409',
                  'call 99999999-9999-4999-8999-000000000002 is in-progress; only a queued call can be canceled',
                  'a call in progress cannot be canceled');
 SELECT is((SELECT status FROM cancel_call('99999999-9999-4999-8999-000000000020')), 'canceled', 'alice cancels her call');
-SELECT throws_ok($$SELECT cancel_call('99999999-9999-4999-8999-000000000020')$$, 'PT409', NULL, 'only once');
-SELECT throws_ok($$SELECT cancel_call('00000000-0000-4000-8000-000000000000')$$, 'PT404', NULL, 'an unknown call is not found');
+SELECT throws_ok($$SELECT cancel_call('99999999-9999-4999-8999-000000000020')$$, 'PT409', 'call 99999999-9999-4999-8999-000000000020 is canceled; only a queued call can be canceled', 'only once');
+SELECT throws_ok($$SELECT cancel_call('00000000-0000-4000-8000-000000000000')$$, 'PT404', 'call 00000000-0000-4000-8000-000000000000 not found', 'an unknown call is not found');
 SELECT tests.as_admin();
 SELECT is((SELECT status FROM cancel_call('99999999-9999-4999-8999-000000000003')), 'canceled', 'an admin cancels bob''s call');
 SELECT tests.as_anon();
-SELECT throws_ok($$SELECT cancel_call('99999999-9999-4999-8999-000000000001')$$, '42501', NULL, 'anon cannot cancel');
+SELECT throws_ok($$SELECT cancel_call('99999999-9999-4999-8999-000000000001')$$, '42501', 'permission denied for function cancel_call', 'anon cannot cancel');
 
 ---------------------------------------------------------------- pick_provider_number
 -- Start from an empty queue: only what the tests below put in it.
@@ -338,7 +338,7 @@ SELECT is((SELECT phone_id FROM pick_provider_number('+13105550199')), 'ph_1',
 SELECT is((SELECT (phone_id, from_number)::text FROM pick_provider_number('+14155550199', caller_number_id => '66666666-6666-4666-8666-000000000001')),
           '(,+14155550111)', 'the caller''s own number when chosen');
 SELECT throws_ok($$SELECT * FROM pick_provider_number('+14155550199', caller_number_id => '66666666-6666-4666-8666-000000000002')$$,
-                 '22023', NULL, 'not bob''s number');
+                 '22023', 'caller_number_id 66666666-6666-4666-8666-000000000002 is not one of your active phone numbers', 'not bob''s number');
 SELECT is((SELECT provider_name FROM pick_provider_number('+442079460111', provider_id => '44444444-4444-4444-8444-000000000002')),
           'Retell', 'a given provider');
 SELECT tests.as_owner();
@@ -381,7 +381,7 @@ FROM (VALUES ((:'c1'::call_queue).id, 1), ((:'c2'::call_queue).id, 2), ((:'c3'::
 WHERE call_queue.id = v.id;
 
 SELECT tests.as_user(:alice);
-SELECT throws_ok('SELECT * FROM claim_due_calls()', '42501', NULL, 'a user cannot claim calls');
+SELECT throws_ok('SELECT * FROM claim_due_calls()', '42501', 'claim_due_calls() is for the dialing worker: call it as service_role or as an admin', 'a user cannot claim calls');
 SELECT tests.as_service();
 CREATE TEMP TABLE claimed ON COMMIT DROP AS SELECT * FROM claim_due_calls(10);
 SELECT is((SELECT array_agg(recipient_number ORDER BY recipient_number) FROM claimed),
@@ -401,11 +401,12 @@ SELECT is((SELECT status FROM call_queue WHERE id = (:'later'::call_queue).id), 
 
 -- A worker reports: placed, failed and retried, failed for good.
 SELECT is((SELECT call_id FROM mark_call_placed((:'c1'::call_queue).id, 'vapi-abc')), 'vapi-abc', 'the provider call id is recorded');
-SELECT throws_ok(format('SELECT mark_call_placed(%L, %L)', (:'c5'::call_queue).id, 'x'), 'PT409', NULL,
+SELECT throws_ok(format('SELECT mark_call_placed(%L, %L)', (:'c5'::call_queue).id, 'x'), 'PT409',
+                 format('call %s is queued, not in-progress', (:'c5'::call_queue).id),
                  'a queued call cannot be marked placed');
-SELECT throws_ok($$SELECT mark_call_placed('00000000-0000-4000-8000-000000000000', 'x')$$, 'PT404', NULL,
+SELECT throws_ok($$SELECT mark_call_placed('00000000-0000-4000-8000-000000000000', 'x')$$, 'PT404', 'call 00000000-0000-4000-8000-000000000000 not found',
                  'an unknown call is not found');
-SELECT throws_ok(format('SELECT mark_call_placed(%L, %L)', (:'c2'::call_queue).id, ' '), '22023', NULL,
+SELECT throws_ok(format('SELECT mark_call_placed(%L, %L)', (:'c2'::call_queue).id, ' '), '22023', 'provider_call_id is empty',
                  'an empty provider call id is refused');
 SELECT mark_call_failed((:'c2'::call_queue).id, 'provider returned 503') AS retried \gset
 SELECT is(((:'retried'::call_queue).status, (:'retried'::call_queue).retry_count, (:'retried'::call_queue).last_error,
@@ -424,14 +425,14 @@ SELECT is((SELECT attempt FROM claim_due_calls(10) WHERE call_queue_id = (:'c2':
 SELECT is((SELECT (status, retry_count, last_error)::text FROM mark_call_failed((:'c2'::call_queue).id, 'busy')),
           '(failed,2,busy)', 'failing the last attempt ends the call, keeping the error');
 SELECT tests.as_user(:alice);
-SELECT throws_ok(format('SELECT mark_call_failed(%L, %L)', (:'c1'::call_queue).id, 'x'), '42501', NULL,
+SELECT throws_ok(format('SELECT mark_call_failed(%L, %L)', (:'c1'::call_queue).id, 'x'), '42501', 'mark_call_failed() is for the dialing worker: call it as service_role or as an admin',
                  'a user cannot report results');
 
 -- Stale calls come back.
 SELECT tests.as_owner();
 UPDATE call_queue SET claimed_at = now() - interval '20 minutes' WHERE id = (:'c1'::call_queue).id;
 SELECT tests.as_user(:alice);
-SELECT throws_ok('SELECT * FROM rescue_stale_calls()', '42501', NULL, 'a user cannot rescue calls');
+SELECT throws_ok('SELECT * FROM rescue_stale_calls()', '42501', 'rescue_stale_calls() is for the dialing worker: call it as service_role or as an admin', 'a user cannot rescue calls');
 SELECT tests.as_service();
 SET LOCAL pg_dialer.max_attempts = 3;
 SELECT is((SELECT array_agg(id) FROM rescue_stale_calls()), ARRAY[(:'c1'::call_queue).id],

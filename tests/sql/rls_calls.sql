@@ -9,14 +9,14 @@ SELECT * FROM no_plan();
 SELECT tests.as_anon();
 SELECT is((SELECT array_agg(name) FROM call_templates), ARRAY['Appointment reminder'],
           'anon reads public templates, and nothing else of them');
-SELECT throws_ok($$INSERT INTO call_templates (name, is_public) VALUES ('Spam', true)$$, '42501', NULL,
+SELECT throws_ok($$INSERT INTO call_templates (name, is_public) VALUES ('Spam', true)$$, '42501', 'permission denied for table call_templates',
                  'anon cannot create templates');
-SELECT throws_ok($$UPDATE call_templates SET name = 'x'$$, '42501', NULL, 'anon cannot update templates');
-SELECT throws_ok($$DELETE FROM call_templates$$, '42501', NULL, 'anon cannot delete templates');
-SELECT throws_ok('SELECT * FROM call_queue', '42501', NULL, 'anon cannot read the queue');
+SELECT throws_ok($$UPDATE call_templates SET name = 'x'$$, '42501', 'permission denied for table call_templates', 'anon cannot update templates');
+SELECT throws_ok($$DELETE FROM call_templates$$, '42501', 'permission denied for table call_templates', 'anon cannot delete templates');
+SELECT throws_ok('SELECT * FROM call_queue', '42501', 'permission denied for table call_queue', 'anon cannot read the queue');
 SELECT throws_ok($$INSERT INTO call_queue (user_id, recipient_number) VALUES ('a11ce000-0000-4000-8000-000000000001', '+1')$$,
-                 '42501', NULL, 'anon cannot queue calls');
-SELECT throws_ok('SELECT * FROM user_call_history', '42501', NULL, 'anon cannot read history');
+                 '42501', 'permission denied for table call_queue', 'anon cannot queue calls');
+SELECT throws_ok('SELECT * FROM user_call_history', '42501', 'permission denied for table user_call_history', 'anon cannot read history');
 -- Every table but call_templates is closed to anon, whatever it is.
 SELECT is(
     (SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
@@ -34,15 +34,15 @@ SELECT lives_ok($$INSERT INTO call_templates (name, created_by, params)
                   VALUES ('Alice second', 'a11ce000-0000-4000-8000-000000000001', '{}')$$, 'alice creates a template');
 SELECT throws_ok($$INSERT INTO call_templates (name, created_by, is_public)
                    VALUES ('Forged', 'b0b00000-0000-4000-8000-000000000002', true)$$,
-                 '42501', NULL, 'alice cannot create a template as bob');
+                 '42501', 'new row violates row-level security policy for table "call_templates"', 'alice cannot create a template as bob');
 SELECT throws_ok($$INSERT INTO call_templates (name, is_public) VALUES ('Orphan', true)$$,
-                 '42501', NULL, 'alice cannot create a template owned by nobody');
+                 '42501', 'new row violates row-level security policy for table "call_templates"', 'alice cannot create a template owned by nobody');
 SELECT is(tests.affected($$UPDATE call_templates SET name = 'Renamed' WHERE name = 'Alice private'$$), 1::bigint,
           'alice updates her template');
 SELECT is(tests.affected($$UPDATE call_templates SET name = 'Defaced' WHERE name = 'Appointment reminder'$$), 0::bigint,
           'alice cannot update bob''s public template');
 SELECT throws_ok($$UPDATE call_templates SET created_by = 'b0b00000-0000-4000-8000-000000000002' WHERE name = 'Renamed'$$,
-                 '42501', NULL, 'alice cannot hand her template to bob');
+                 '42501', 'call_templates.created_by can only be changed by an admin', 'alice cannot hand her template to bob');
 SELECT is(tests.affected($$DELETE FROM call_templates WHERE name = 'Appointment reminder'$$), 0::bigint,
           'alice cannot delete bob''s template');
 SELECT is(tests.affected($$DELETE FROM call_templates WHERE name = 'Alice second'$$), 1::bigint,
@@ -50,9 +50,9 @@ SELECT is(tests.affected($$DELETE FROM call_templates WHERE name = 'Alice second
 -- Publishing is an admin's act.
 SELECT throws_ok($$INSERT INTO call_templates (name, created_by, is_public)
                    VALUES ('Mine, for all', 'a11ce000-0000-4000-8000-000000000001', true)$$,
-                 '42501', NULL, 'alice cannot publish a template she creates');
+                 '42501', 'new row violates row-level security policy for table "call_templates"', 'alice cannot publish a template she creates');
 SELECT throws_ok($$UPDATE call_templates SET is_public = true WHERE name = 'Renamed'$$,
-                 '42501', NULL, 'nor publish her private one');
+                 '42501', 'new row violates row-level security policy for table "call_templates"', 'nor publish her private one');
 SELECT tests.as_owner();
 UPDATE call_templates SET is_public = true WHERE name = 'Renamed';
 SELECT tests.as_user(:alice);
@@ -84,28 +84,28 @@ SELECT is((SELECT status FROM call_queue WHERE id = '99999999-9999-4999-8999-000
           'it is queued');
 SELECT throws_ok($$INSERT INTO call_queue (user_id, recipient_number)
                    VALUES ('b0b00000-0000-4000-8000-000000000002', '+14155550131')$$,
-                 '42501', NULL, 'alice cannot queue a call for bob');
+                 '42501', 'only an admin or service_role can queue calls for another user, not for b0b00000-0000-4000-8000-000000000002', 'alice cannot queue a call for bob');
 SELECT throws_ok($$INSERT INTO call_queue (user_id, recipient_number, status)
                    VALUES ('a11ce000-0000-4000-8000-000000000001', '+14155550132', 'completed')$$,
-                 '42501', NULL, 'alice cannot insert a call as completed');
+                 '42501', 'new row violates row-level security policy for table "call_queue"', 'alice cannot insert a call as completed');
 SELECT throws_ok($$INSERT INTO call_queue (user_id, recipient_number, call_id)
                    VALUES ('a11ce000-0000-4000-8000-000000000001', '+14155550133', 'vapi-call-2')$$,
-                 '42501', NULL, 'alice cannot insert a call with a provider call id');
+                 '42501', 'new row violates row-level security policy for table "call_queue"', 'alice cannot insert a call with a provider call id');
 SELECT throws_ok($$INSERT INTO call_queue (user_id, recipient_number, retry_count)
                    VALUES ('a11ce000-0000-4000-8000-000000000001', '+14155550134', -5)$$,
-                 '42501', NULL, 'alice cannot insert a call with a retry count');
+                 '42501', 'new row violates row-level security policy for table "call_queue"', 'alice cannot insert a call with a retry count');
 SELECT throws_ok($$INSERT INTO call_queue (id, user_id, recipient_number)
                    VALUES ('99999999-9999-4999-8999-000000000003', 'a11ce000-0000-4000-8000-000000000001', '+14155550135')$$,
-                 '23505', NULL, 'alice cannot take over bob''s call by its id');
+                 '23505', 'duplicate key value violates unique constraint "call_queue_pkey"', 'alice cannot take over bob''s call by its id');
 
 SELECT is(tests.affected($$UPDATE call_queue SET recipient_number = '+14155550140'
                            WHERE id = '99999999-9999-4999-8999-000000000001'$$), 1::bigint,
           'alice edits her queued call');
 SELECT throws_ok($$UPDATE call_queue SET status = 'completed' WHERE id = '99999999-9999-4999-8999-000000000001'$$,
-                 '42501', NULL, 'alice cannot complete her queued call');
+                 '42501', 'new row violates row-level security policy for table "call_queue"', 'alice cannot complete her queued call');
 SELECT throws_ok($$UPDATE call_queue SET user_id = 'b0b00000-0000-4000-8000-000000000002'
                    WHERE id = '99999999-9999-4999-8999-000000000001'$$,
-                 '42501', NULL, 'alice cannot hand her call to bob');
+                 '42501', 'call_queue.user_id can only be changed by an admin', 'alice cannot hand her call to bob');
 SELECT throws_ok($$UPDATE call_queue SET call_id = 'vapi-call-2' WHERE id = '99999999-9999-4999-8999-000000000001'$$,
                  '42501', 'call_queue.call_id can only be changed by an admin', 'alice cannot set a provider call id');
 SELECT throws_ok($$UPDATE call_queue SET retry_count = 0, last_error = NULL, created_at = '2000-01-01'
@@ -142,7 +142,7 @@ SELECT is((SELECT array_agg(transcript) FROM user_call_history), ARRAY['Alice tr
           'alice reads only her history');
 SELECT throws_ok($$INSERT INTO user_call_history (user_id, status, duration)
                    VALUES ('a11ce000-0000-4000-8000-000000000001', 'completed', 1)$$,
-                 '42501', NULL, 'alice cannot write history');
+                 '42501', 'new row violates row-level security policy for table "user_call_history"', 'alice cannot write history');
 SELECT is(tests.affected($$UPDATE user_call_history SET duration = 0$$), 0::bigint, 'alice cannot rewrite history');
 SELECT is(tests.affected($$DELETE FROM user_call_history$$), 0::bigint, 'alice cannot delete history');
 SELECT tests.as_admin();

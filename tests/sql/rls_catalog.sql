@@ -7,14 +7,14 @@ SELECT * FROM no_plan();
 
 ---------------------------------------------------------------- anon
 SELECT tests.as_anon();
-SELECT throws_ok('SELECT * FROM subscription_plans', '42501', NULL, 'anon cannot read plans');
-SELECT throws_ok('SELECT id, name FROM call_service_providers', '42501', NULL, 'anon cannot read providers');
-SELECT throws_ok('SELECT * FROM provider_phone_numbers', '42501', NULL, 'anon cannot read provider numbers');
-SELECT throws_ok('SELECT * FROM voice_options', '42501', NULL, 'anon cannot read voices');
+SELECT throws_ok('SELECT * FROM subscription_plans', '42501', 'permission denied for table subscription_plans', 'anon cannot read plans');
+SELECT throws_ok('SELECT id, name FROM call_service_providers', '42501', 'permission denied for table call_service_providers', 'anon cannot read providers');
+SELECT throws_ok('SELECT * FROM provider_phone_numbers', '42501', 'permission denied for table provider_phone_numbers', 'anon cannot read provider numbers');
+SELECT throws_ok('SELECT * FROM voice_options', '42501', 'permission denied for table voice_options', 'anon cannot read voices');
 SELECT throws_ok($$INSERT INTO subscription_plans (name, price, "interval") VALUES ('Free', 0, 'monthly')$$,
-                 '42501', NULL, 'anon cannot create plans');
-SELECT throws_ok($$UPDATE voice_options SET is_active = true$$, '42501', NULL, 'anon cannot update voices');
-SELECT throws_ok($$DELETE FROM provider_phone_numbers$$, '42501', NULL, 'anon cannot delete provider numbers');
+                 '42501', 'permission denied for table subscription_plans', 'anon cannot create plans');
+SELECT throws_ok($$UPDATE voice_options SET is_active = true$$, '42501', 'permission denied for table voice_options', 'anon cannot update voices');
+SELECT throws_ok($$DELETE FROM provider_phone_numbers$$, '42501', 'permission denied for table provider_phone_numbers', 'anon cannot delete provider numbers');
 
 ---------------------------------------------------------------- a user
 SELECT tests.as_user(:alice);
@@ -26,15 +26,15 @@ SELECT is((SELECT array_agg(voice_id) FROM voice_options), ARRAY['jennifer'],
           'a user sees active voices only');
 
 SELECT throws_ok($$INSERT INTO subscription_plans (name, price, "interval") VALUES ('Free', 0, 'monthly')$$,
-                 '42501', NULL, 'a user cannot create plans');
+                 '42501', 'new row violates row-level security policy for table "subscription_plans"', 'a user cannot create plans');
 SELECT throws_ok($$INSERT INTO call_service_providers (name, type) VALUES ('Rogue', 'voice')$$,
-                 '42501', NULL, 'a user cannot create providers');
+                 '42501', 'new row violates row-level security policy for table "call_service_providers"', 'a user cannot create providers');
 SELECT throws_ok($$INSERT INTO provider_phone_numbers (provider_id, country_code, area_code, phone_number, full_number)
                    VALUES ('44444444-4444-4444-8444-000000000001', '1', '415', '5550000', '+14155550000')$$,
-                 '42501', NULL, 'a user cannot add provider numbers');
+                 '42501', 'new row violates row-level security policy for table "provider_phone_numbers"', 'a user cannot add provider numbers');
 SELECT throws_ok($$INSERT INTO voice_options (provider_id, voice_id, name, language)
                    VALUES ('44444444-4444-4444-8444-000000000001', 'mine', 'Mine', 'en')$$,
-                 '42501', NULL, 'a user cannot add voices');
+                 '42501', 'new row violates row-level security policy for table "voice_options"', 'a user cannot add voices');
 
 SELECT is(tests.affected($$UPDATE subscription_plans SET price = 0$$), 0::bigint, 'a user cannot update plans');
 SELECT is(tests.affected($$UPDATE call_service_providers SET concurrency_limit = 1000$$), 0::bigint,
@@ -47,10 +47,10 @@ SELECT is(tests.affected($$DELETE FROM voice_options$$), 0::bigint, 'a user cann
 SELECT is(tests.affected($$DELETE FROM provider_phone_numbers$$), 0::bigint, 'a user cannot delete provider numbers');
 
 -- Provider credentials are out of reach: not readable, not filterable, not returnable.
-SELECT throws_ok('SELECT * FROM call_service_providers', '42501', NULL, 'a user cannot SELECT * providers');
-SELECT throws_ok('SELECT api_credentials FROM call_service_providers', '42501', NULL,
+SELECT throws_ok('SELECT * FROM call_service_providers', '42501', 'permission denied for table call_service_providers', 'a user cannot SELECT * providers');
+SELECT throws_ok('SELECT api_credentials FROM call_service_providers', '42501', 'permission denied for table call_service_providers',
                  'a user cannot read api_credentials');
-SELECT throws_ok($$SELECT id FROM call_service_providers WHERE api_credentials->>'api_key' LIKE 'sk-%'$$, '42501', NULL,
+SELECT throws_ok($$SELECT id FROM call_service_providers WHERE api_credentials->>'api_key' LIKE 'sk-%'$$, '42501', 'permission denied for table call_service_providers',
                  'a user cannot filter on api_credentials');
 
 ---------------------------------------------------------------- an admin
@@ -69,9 +69,9 @@ SELECT lives_ok($$INSERT INTO call_service_providers (id, name, type, api_creden
 SELECT is(tests.affected($$UPDATE call_service_providers SET api_credentials = '{"api_key":"rotated"}'
                            WHERE id = '44444444-4444-4444-8444-000000000002'$$), 1::bigint,
           'an admin rotates credentials');
-SELECT throws_ok('SELECT api_credentials FROM call_service_providers', '42501', NULL,
+SELECT throws_ok('SELECT api_credentials FROM call_service_providers', '42501', 'permission denied for table call_service_providers',
                  'an admin cannot read api_credentials either');
-SELECT throws_ok($$UPDATE call_service_providers SET priority = 2 RETURNING *$$, '42501', NULL,
+SELECT throws_ok($$UPDATE call_service_providers SET priority = 2 RETURNING *$$, '42501', 'permission denied for table call_service_providers',
                  'an admin cannot get api_credentials back through RETURNING');
 SELECT is(tests.affected($$UPDATE provider_phone_numbers SET is_active = true
                            WHERE id = '55555555-5555-4555-8555-000000000002'$$), 1::bigint,

@@ -7,13 +7,13 @@ SELECT * FROM no_plan();
 
 ---------------------------------------------------------------- anon
 SELECT tests.as_anon();
-SELECT throws_ok('SELECT * FROM user_profiles', '42501', NULL, 'anon cannot read profiles');
-SELECT throws_ok('SELECT * FROM user_subscriptions', '42501', NULL, 'anon cannot read subscriptions');
-SELECT throws_ok('SELECT * FROM user_call_usage', '42501', NULL, 'anon cannot read usage');
-SELECT throws_ok('SELECT * FROM user_phone_numbers', '42501', NULL, 'anon cannot read phone numbers');
-SELECT throws_ok($$INSERT INTO user_profiles (id) VALUES ('a11ce000-0000-4000-8000-000000000001')$$, '42501', NULL,
+SELECT throws_ok('SELECT * FROM user_profiles', '42501', 'permission denied for table user_profiles', 'anon cannot read profiles');
+SELECT throws_ok('SELECT * FROM user_subscriptions', '42501', 'permission denied for table user_subscriptions', 'anon cannot read subscriptions');
+SELECT throws_ok('SELECT * FROM user_call_usage', '42501', 'permission denied for table user_call_usage', 'anon cannot read usage');
+SELECT throws_ok('SELECT * FROM user_phone_numbers', '42501', 'permission denied for table user_phone_numbers', 'anon cannot read phone numbers');
+SELECT throws_ok($$INSERT INTO user_profiles (id) VALUES ('a11ce000-0000-4000-8000-000000000001')$$, '42501', 'permission denied for table user_profiles',
                  'anon cannot create a profile');
-SELECT throws_ok($$UPDATE user_phone_numbers SET is_active = false$$, '42501', NULL, 'anon cannot update phone numbers');
+SELECT throws_ok($$UPDATE user_phone_numbers SET is_active = false$$, '42501', 'permission denied for table user_phone_numbers', 'anon cannot update phone numbers');
 
 ---------------------------------------------------------------- user_profiles
 SELECT tests.as_user(:alice);
@@ -22,13 +22,13 @@ SELECT is(tests.affected($$UPDATE user_profiles SET first_name = 'Alicia'$$), 1:
           'alice updates her own profile, and only hers');
 SELECT is(tests.affected($$UPDATE user_profiles SET first_name = 'Hacked' WHERE id = 'b0b00000-0000-4000-8000-000000000002'$$),
           0::bigint, 'alice cannot update bob''s profile');
-SELECT throws_ok($$UPDATE user_profiles SET id = 'b0b00000-0000-4000-8000-000000000002'$$, '42501', NULL,
+SELECT throws_ok($$UPDATE user_profiles SET id = 'b0b00000-0000-4000-8000-000000000002'$$, '42501', 'user_profiles.id can only be changed by an admin',
                  'alice cannot move her profile onto bob''s id');
 SELECT throws_ok($$UPDATE user_profiles SET status = 'inactive'$$, '42501',
                  'user_profiles.status can only be changed by an admin', 'alice cannot change her own status');
 SELECT is(tests.affected($$DELETE FROM user_profiles$$), 0::bigint, 'alice cannot delete profiles');
 SELECT throws_ok($$INSERT INTO user_profiles (id, first_name) VALUES ('b0b00000-0000-4000-8000-000000000002', 'Fake')$$,
-                 '42501', NULL, 'alice cannot create a profile for bob');
+                 '42501', 'new row violates row-level security policy for table "user_profiles"', 'alice cannot create a profile for bob');
 
 -- A new user creates their own profile, inactive; a forged status is refused.
 SELECT tests.as_owner();
@@ -36,7 +36,7 @@ INSERT INTO auth.users (id, email) VALUES ('ca201000-0000-4000-8000-000000000004
 SELECT tests.as_user('ca201000-0000-4000-8000-000000000004');
 SELECT throws_ok($$INSERT INTO user_profiles (id, first_name, status)
                    VALUES ('ca201000-0000-4000-8000-000000000004', 'Carol', 'active')$$,
-                 '42501', NULL, 'a new user cannot make herself active');
+                 '42501', 'new row violates row-level security policy for table "user_profiles"', 'a new user cannot make herself active');
 SELECT lives_ok($$INSERT INTO user_profiles (id, first_name) VALUES ('ca201000-0000-4000-8000-000000000004', 'Carol')$$,
                 'a new user creates her own profile');
 SELECT is((SELECT status FROM user_profiles), 'inactive', 'and it starts inactive');
@@ -59,13 +59,13 @@ SELECT is((SELECT array_agg(calls_used) FROM user_call_usage), ARRAY[5], 'bob se
 SELECT throws_ok($$INSERT INTO user_subscriptions (user_id, plan_id, status, current_period_start, current_period_end)
                    VALUES ('b0b00000-0000-4000-8000-000000000002', '11111111-1111-4111-8111-111111111111',
                            'active', now(), now() + interval '10 years')$$,
-                 '42501', NULL, 'bob cannot give himself a subscription');
+                 '42501', 'new row violates row-level security policy for table "user_subscriptions"', 'bob cannot give himself a subscription');
 SELECT is(tests.affected($$UPDATE user_subscriptions SET current_period_end = '2099-01-01'$$), 0::bigint,
           'bob cannot extend his subscription');
 SELECT is(tests.affected($$DELETE FROM user_subscriptions$$), 0::bigint, 'bob cannot delete subscriptions');
 SELECT throws_ok($$INSERT INTO user_call_usage (user_id, billing_period_start, billing_period_end, calls_remaining)
                    VALUES ('b0b00000-0000-4000-8000-000000000002', now(), now(), 100000)$$,
-                 '42501', NULL, 'bob cannot write himself usage');
+                 '42501', 'new row violates row-level security policy for table "user_call_usage"', 'bob cannot write himself usage');
 SELECT is(tests.affected($$UPDATE user_call_usage SET calls_used = 0, calls_remaining = 100000$$), 0::bigint,
           'bob cannot reset his usage');
 SELECT is(tests.affected($$DELETE FROM user_call_usage$$), 0::bigint, 'bob cannot delete usage');
@@ -92,7 +92,7 @@ SELECT lives_ok($$INSERT INTO user_phone_numbers (user_id, provider_id, country_
 SELECT throws_ok($$INSERT INTO user_phone_numbers (user_id, provider_id, country_code, area_code, phone_number, full_number)
                    VALUES ('b0b00000-0000-4000-8000-000000000002', '44444444-4444-4444-8444-000000000001',
                            '1', '415', '5550113', '+14155550113')$$,
-                 '42501', NULL, 'alice cannot add a number for bob');
+                 '42501', 'new row violates row-level security policy for table "user_phone_numbers"', 'alice cannot add a number for bob');
 SELECT is((SELECT full_number FROM user_phone_numbers WHERE phone_number = '5550114' AND user_id = :alice),
           NULL, '(no such number yet)');
 SELECT lives_ok($$INSERT INTO user_phone_numbers (user_id, provider_id, country_code, area_code, phone_number, full_number)
@@ -110,11 +110,11 @@ SELECT throws_ok(format($$INSERT INTO user_phone_numbers (user_id, provider_id, 
                  '22023', 'full_number is 10002 characters long; a phone number has at most 64',
                  'a 10 kB caller number is refused before it reaches the index');
 SELECT throws_ok($$UPDATE user_phone_numbers SET full_number = 'nope' WHERE phone_number = '5550114'$$,
-                 '22023', NULL, 'an update is checked too');
+                 '22023', 'full_number "nope" is not a phone number', 'an update is checked too');
 SELECT is(tests.affected($$DELETE FROM user_phone_numbers WHERE phone_number = '5550114'$$), 1::bigint,
           'she removes that number again');
 SELECT throws_ok($$UPDATE user_phone_numbers SET user_id = 'b0b00000-0000-4000-8000-000000000002'
-                   WHERE full_number = '+14155550112'$$, '42501', NULL, 'alice cannot give her number to bob');
+                   WHERE full_number = '+14155550112'$$, '42501', 'user_phone_numbers.user_id can only be changed by an admin', 'alice cannot give her number to bob');
 SELECT throws_ok($$UPDATE user_phone_numbers SET id = 'b0b00000-0000-4000-8000-00000000beef'
                    WHERE full_number = '+14155550112'$$, '42501', 'user_phone_numbers.id can only be changed by an admin',
                  'alice cannot change a number''s id');

@@ -84,14 +84,14 @@ SELECT throws_ok('SELECT * FROM dialer.schema_drift()', '42501',
                  'dialer.schema_drift() is for the extension''s owner and admins', 'a user may not');
 SELECT is_empty($$SELECT * FROM dialer.schema_baseline$$, 'nor read the baseline');
 SELECT tests.as_anon();
-SELECT throws_ok('SELECT * FROM dialer.schema_drift()', '42501', NULL, 'anon may not');
+SELECT throws_ok('SELECT * FROM dialer.schema_drift()', '42501', 'permission denied for function schema_drift', 'anon may not');
 RESET ROLE;
 
 -- The install steps run only inside CREATE EXTENSION / ALTER EXTENSION.
 SELECT throws_ok('SELECT dialer.record_schema_baseline()', '55000',
                  'dialer.record_schema_baseline() runs only inside the extension''s install and update scripts',
                  'the baseline is not rewritten by hand');
-SELECT throws_ok('SELECT dialer.adopt_tables()', '55000', NULL, 'adoption runs only inside CREATE EXTENSION');
+SELECT throws_ok('SELECT dialer.adopt_tables()', '55000', 'dialer.adopt_tables() runs only inside the extension''s install and update scripts', 'adoption runs only inside CREATE EXTENSION');
 
 SELECT * FROM finish();
 ROLLBACK;
