@@ -542,8 +542,26 @@ impl DueCall {
     }
 }
 
-/// A claimed call, in the column order of claim_due_calls().
-type ClaimedCall = (
+/// A call claimed for the worker: what it needs to place the call.
+struct ClaimedCall {
+    id: Uuid,
+    user_id: Uuid,
+    attempt: i32,
+    provider_id: Uuid,
+    provider_name: String,
+    number_id: Option<Uuid>,
+    phone_id: Option<String>,
+    from_number: String,
+    recipient_number: String,
+    caller_number_id: Option<Uuid>,
+    assistant_id: Option<Uuid>,
+    voice_id: Option<Uuid>,
+    external_voice_id: Option<String>,
+    variables: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A claimed call as claim_due_calls() returns it, in its column order.
+type ClaimedRow = (
     Uuid,
     Uuid,
     i32,
@@ -559,6 +577,27 @@ type ClaimedCall = (
     Option<String>,
     JsonB,
 );
+
+impl ClaimedCall {
+    fn into_row(self) -> ClaimedRow {
+        (
+            self.id,
+            self.user_id,
+            self.attempt,
+            self.provider_id,
+            self.provider_name,
+            self.number_id,
+            self.phone_id,
+            self.from_number,
+            self.recipient_number,
+            self.caller_number_id,
+            self.assistant_id,
+            self.voice_id,
+            self.external_voice_id,
+            JsonB(serde_json::Value::Object(self.variables)),
+        )
+    }
+}
 
 #[allow(clippy::type_complexity)] // pgrx needs the columns spelled out here
 #[pg_extern(volatile, parallel_unsafe)]
@@ -591,9 +630,12 @@ fn claim_due_calls(
         )));
     }
     let claimed = spi(Spi::connect(|client| claim(client, batch_size)));
-    TableIterator::new(claimed)
+    TableIterator::new(claimed.into_iter().map(ClaimedCall::into_row))
 }
 
+/// A claim: the due calls that providers with room can take, routed in
+/// queue order within the batch and the providers' limits, written as in
+/// progress; calls that can never be placed as they are end, failed.
 fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, SpiError> {
     let Providers {
         mut router,
@@ -603,18 +645,10 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
     if !router.has_capacity() {
         return Ok(Vec::new());
     }
-    // Only calls that a provider with room (and numbers, unless the call
-    // brings its own) could take: calls waiting for a full provider, or for
-    // one without numbers, never keep other calls from being claimed.
-    let open = router.with_capacity();
-    let with_numbers = providers_with_numbers(client, &open)?;
-    // Twice the batch: a provider that fills up during the batch skips the
-    // calls pinned to it; every other call the query returns can go out.
-    let candidates = i64::from(batch_size).saturating_mul(2).min(10_000);
     // No user has more calls in progress than all of them: a plan with more
     // room than that and the batch needs no count of its user's.
     let bound = in_progress.saturating_add(i64::from(batch_size));
-    let due = load_due_calls(client, candidates, &open, &with_numbers, bound)?;
+    let due = load_routable_calls(client, &router, batch_size, bound)?;
     // Calls that can never be placed as they are end now, with the reason:
     // those among the `batch_size` oldest due calls, so that each claim ends
     // a bounded number (the calls after them are claimed meanwhile) and the
@@ -627,6 +661,48 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
                 (call.id, reason.unwrap_or_else(|| "cannot be placed".into()))
             })
             .collect();
+    let claimed = route_calls(
+        client,
+        &mut router,
+        &names,
+        due,
+        batch_size,
+        &mut unroutable,
+    );
+    record_claims(client, &claimed)?;
+    end_unroutable(client, unroutable)?;
+    Ok(claimed)
+}
+
+/// The oldest due calls that a provider with room could take: calls waiting
+/// for a full provider, or for one without numbers (unless the call brings
+/// its own), never keep other calls from being claimed.
+fn load_routable_calls(
+    client: &SpiClient<'_>,
+    router: &Router<Uuid>,
+    batch_size: i32,
+    bound: i64,
+) -> Result<Vec<DueCall>, SpiError> {
+    let open = router.with_capacity();
+    let with_numbers = providers_with_numbers(client, &open)?;
+    // Twice the batch: a provider that fills up during the batch skips the
+    // calls pinned to it; every other call the query returns can go out.
+    let candidates = i64::from(batch_size).saturating_mul(2).min(10_000);
+    load_due_calls(client, candidates, &open, &with_numbers, bound)
+}
+
+/// Routes `due` in order, up to `batch_size` calls and while providers have
+/// room: each call's plan must have room, its recipient and variables must
+/// pass, and a provider and number must take it. Calls that fail their own
+/// checks join `unroutable`, with the reason.
+fn route_calls(
+    client: &SpiClient<'_>,
+    router: &mut Router<Uuid>,
+    names: &HashMap<Uuid, String>,
+    due: Vec<DueCall>,
+    batch_size: i32,
+    unroutable: &mut Vec<(Uuid, String)>,
+) -> Vec<ClaimedCall> {
     // SAFETY: reads the clock, as clock_timestamp() does.
     let now = unix_micros(unsafe { pg_sys::GetCurrentTimestamp() });
     let recipients: Vec<Result<PhoneNumber, DialerError>> = due
@@ -662,7 +738,7 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
         };
         let Some((route, (number_id, phone_id, from))) = route_one(
             &mut numbers,
-            &mut router,
+            router,
             &recipient,
             call.caller.as_ref(),
             call.pinned_provider,
@@ -670,54 +746,66 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
             continue;
         };
         claimed_of.insert(call.user_id, claimed_before + 1);
-        claimed.push((
-            call.id,
-            call.user_id,
-            call.attempt,
-            route.provider,
-            names.get(&route.provider).cloned().unwrap_or_default(),
+        claimed.push(ClaimedCall {
+            id: call.id,
+            user_id: call.user_id,
+            attempt: call.attempt,
+            provider_id: route.provider,
+            provider_name: names.get(&route.provider).cloned().unwrap_or_default(),
             number_id,
             phone_id,
-            from,
-            recipient.e164,
-            call.caller_number_id,
-            call.assistant_id,
-            call.voice_id,
-            call.external_voice_id,
-            JsonB(serde_json::Value::Object(variables)),
-        ));
+            from_number: from,
+            recipient_number: recipient.e164,
+            caller_number_id: call.caller_number_id,
+            assistant_id: call.assistant_id,
+            voice_id: call.voice_id,
+            external_voice_id: call.external_voice_id,
+            variables,
+        });
     }
+    claimed
+}
 
-    if !claimed.is_empty() {
-        let ids: Vec<Uuid> = claimed.iter().map(|c| c.0).collect();
-        let providers: Vec<Uuid> = claimed.iter().map(|c| c.3).collect();
-        let numbers: Vec<Option<Uuid>> = claimed.iter().map(|c| c.5).collect();
-        plans::query(
-            client,
-            "UPDATE public.call_queue q
-             SET status = 'in-progress', provider_id = a.provider_id,
-                 provider_phone_number_id = a.number_id, claimed_at = now(), call_id = NULL
-             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS a(id, provider_id, number_id)
-             WHERE q.id = a.id",
-            &[ids.into(), providers.into(), numbers.clone().into()],
-        )?;
-        let used: Vec<Uuid> = numbers.into_iter().flatten().collect();
-        plans::query(
-            client,
-            "UPDATE public.provider_phone_numbers SET last_used_at = now() WHERE id = ANY ($1)",
-            &[used.into()],
-        )?;
+/// The claimed calls go in progress with their provider and number, and
+/// the numbers' use is recorded.
+fn record_claims(client: &SpiClient<'_>, claimed: &[ClaimedCall]) -> Result<(), SpiError> {
+    if claimed.is_empty() {
+        return Ok(());
     }
-    if !unroutable.is_empty() {
-        let (ids, errors): (Vec<Uuid>, Vec<String>) = unroutable.into_iter().unzip();
-        plans::query(
-            client,
-            "UPDATE public.call_queue q SET status = 'failed', last_error = a.error
-             FROM unnest($1::uuid[], $2::text[]) AS a(id, error) WHERE q.id = a.id",
-            &[ids.into(), errors.into()],
-        )?;
+    let ids: Vec<Uuid> = claimed.iter().map(|c| c.id).collect();
+    let providers: Vec<Uuid> = claimed.iter().map(|c| c.provider_id).collect();
+    let numbers: Vec<Option<Uuid>> = claimed.iter().map(|c| c.number_id).collect();
+    plans::query(
+        client,
+        "UPDATE public.call_queue q
+         SET status = 'in-progress', provider_id = a.provider_id,
+             provider_phone_number_id = a.number_id, claimed_at = now(), call_id = NULL
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS a(id, provider_id, number_id)
+         WHERE q.id = a.id",
+        &[ids.into(), providers.into(), numbers.clone().into()],
+    )?;
+    let used: Vec<Uuid> = numbers.into_iter().flatten().collect();
+    plans::query(
+        client,
+        "UPDATE public.provider_phone_numbers SET last_used_at = now() WHERE id = ANY ($1)",
+        &[used.into()],
+    )?;
+    Ok(())
+}
+
+/// Calls that can never be placed as they are end as failed, with the reason.
+fn end_unroutable(client: &SpiClient<'_>, unroutable: Vec<(Uuid, String)>) -> Result<(), SpiError> {
+    if unroutable.is_empty() {
+        return Ok(());
     }
-    Ok(claimed)
+    let (ids, errors): (Vec<Uuid>, Vec<String>) = unroutable.into_iter().unzip();
+    plans::query(
+        client,
+        "UPDATE public.call_queue q SET status = 'failed', last_error = a.error
+         FROM unnest($1::uuid[], $2::text[]) AS a(id, error) WHERE q.id = a.id",
+        &[ids.into(), errors.into()],
+    )?;
+    Ok(())
 }
 
 /// A PostgreSQL timestamp in microseconds since the Unix epoch, within
