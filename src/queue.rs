@@ -150,23 +150,9 @@ fn check_with(
     new: &Value,
     old: Option<&Value>,
 ) -> Result<Map<String, Value>, DialerError> {
-    let identity = current_identity();
     let privileged = caller_is_privileged();
     let mut patch = Map::new();
-
-    let target = text(new, "user_id")
-        .map(|id| {
-            uuid::Uuid::parse_str(id)
-                .map_err(|_| DialerError::invalid(format!("user_id {id:?} is not a UUID")))
-        })
-        .transpose()?;
-    let user_id =
-        pg_dialer_core::claims::acting_for(identity.user_id, privileged, target, "queue calls")?
-            .to_string();
-    if target.is_none() {
-        patch.insert("user_id".into(), user_id.clone().into());
-    }
-    let own = if privileged { "the user's" } else { "your" };
+    let user_id = call_owner(new, privileged, &mut patch)?;
     let user = user_id.as_str();
 
     let recipient = text(new, "recipient_number")
@@ -180,10 +166,87 @@ fn check_with(
     // The user's lock, taken before the account is read below: the quota
     // counts see what earlier holders of the lock committed.
     crate::locks::lock_user(user);
-    // With the owner's privileges: a user's view of voice_options hides
-    // inactive voices, which must be refused as such (22023) like for anyone
-    // else. What a user may use is checked below, not left to RLS.
-    let lookups = spi(crate::identity::as_extension_owner(|| {
+    let lookups = load_lookups(client, caller_number_id, template_id, voice_id);
+
+    let call_time = match text(new, "scheduled_time") {
+        Some(t) => t.to_owned(),
+        None => {
+            patch.insert("scheduled_time".into(), lookups.now.clone().into());
+            lookups.now.clone()
+        }
+    };
+    let key = idempotency_key(new, old)?;
+    let account = load_account(client, user, &call_time, text(new, "id"), key);
+
+    // Numbers that cost the caller extra: only where the plan or the DBA
+    // allows their kind.
+    let mut allowed = account.allowed_number_types.clone();
+    allowed.extend(settings::allowed_number_types());
+    recipient.check_cost("recipient_number", &allowed)?;
+
+    // The providers of what the call uses, which must be one.
+    let mut providers: Vec<(&str, &str)> = Vec::new();
+    if let Some(number_id) = caller_number_id {
+        check_caller_number(&lookups, number_id, user, privileged, &mut providers)?;
+    }
+    check_template(
+        &lookups,
+        template_id,
+        user,
+        new.get("custom_variables"),
+        &mut providers,
+    )?;
+    check_voice(&lookups, voice_id, &mut providers)?;
+    if let Some((first_source, first)) = providers.first() {
+        if let Some((source, other)) = providers.iter().find(|(_, p)| p != first) {
+            return Err(DialerError::invalid(format!(
+                "the call's {first_source} belongs to provider {first} but its {source} to provider {other}"
+            ))
+            .with_hint("A call goes out through one provider: pick a caller number, template and voice of the same provider."));
+        }
+    }
+
+    let premium_voice = lookups
+        .voice_id
+        .as_deref()
+        .filter(|_| lookups.voice_premium);
+    check_account(&account, premium_voice)?;
+    Ok(patch)
+}
+
+/// The user the call is queued for (core/src/claims.rs, `acting_for`),
+/// written into the row when it names none.
+fn call_owner(
+    new: &Value,
+    privileged: bool,
+    patch: &mut Map<String, Value>,
+) -> Result<String, DialerError> {
+    let target = text(new, "user_id")
+        .map(|id| {
+            uuid::Uuid::parse_str(id)
+                .map_err(|_| DialerError::invalid(format!("user_id {id:?} is not a UUID")))
+        })
+        .transpose()?;
+    let me = current_identity().user_id;
+    let user_id =
+        pg_dialer_core::claims::acting_for(me, privileged, target, "queue calls")?.to_string();
+    if target.is_none() {
+        patch.insert("user_id".into(), user_id.clone().into());
+    }
+    Ok(user_id)
+}
+
+/// The call's caller number, template and voice (`LOOKUPS`), with the
+/// owner's privileges: a user's view of voice_options hides inactive voices,
+/// which must be refused as such (22023) like for anyone else. What a user
+/// may use is checked by the steps below, not left to RLS.
+fn load_lookups(
+    client: &SpiClient<'_>,
+    caller_number_id: Option<&str>,
+    template_id: Option<&str>,
+    voice_id: Option<&str>,
+) -> Lookups {
+    spi(crate::identity::as_extension_owner(|| {
         plans::first(
             client,
             LOOKUPS,
@@ -209,21 +272,15 @@ fn check_with(
             },
         )
     }))
-    .expect("the lookups return one row");
+    .expect("the lookups return one row")
+}
 
-    let call_time = match text(new, "scheduled_time") {
-        Some(t) => t.to_owned(),
-        None => {
-            patch.insert("scheduled_time".into(), lookups.now.clone().into());
-            lookups.now.clone()
-        }
-    };
-
-    let key = if old.is_none() {
-        text(new, "idempotency_key")
-    } else {
-        None
-    };
+/// The idempotency key the account query looks for (a new call's only),
+/// after checking its length on every write.
+fn idempotency_key<'a>(
+    new: &'a Value,
+    old: Option<&Value>,
+) -> Result<Option<&'a str>, DialerError> {
     if let Some(key) = text(new, "idempotency_key") {
         if key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS {
             return Err(DialerError::invalid(format!(
@@ -232,15 +289,26 @@ fn check_with(
             )));
         }
     }
-    let account = spi(plans::first(
+    Ok(if old.is_none() {
+        text(new, "idempotency_key")
+    } else {
+        None
+    })
+}
+
+/// The user's plan, period, usage and reservations at the call's time
+/// (`ACCOUNT`), read under the user's lock.
+fn load_account(
+    client: &SpiClient<'_>,
+    user: &str,
+    call_time: &str,
+    call_id: Option<&str>,
+    key: Option<&str>,
+) -> Account {
+    spi(plans::first(
         client,
         ACCOUNT,
-        &[
-            user.into(),
-            call_time.as_str().into(),
-            text(new, "id").into(),
-            key.into(),
-        ],
+        &[user.into(), call_time.into(), call_id.into(), key.into()],
         |r| {
             Ok(Account {
                 key_holder_reserved: r.get::<bool>(1)?.unwrap_or(false),
@@ -258,68 +326,85 @@ fn check_with(
             })
         },
     ))
-    .expect("the account query returns one row");
+    .expect("the account query returns one row")
+}
 
-    // Numbers that cost the caller extra: only where the plan or the DBA
-    // allows their kind.
-    let mut allowed = account.allowed_number_types.clone();
-    allowed.extend(settings::allowed_number_types());
-    recipient.check_cost("recipient_number", &allowed)?;
-
-    let mut providers: Vec<(&str, &str)> = Vec::new();
-    if let Some(number_id) = caller_number_id {
-        if lookups.caller_owner.as_deref() != Some(user) {
-            return Err(DialerError::not_found(format!(
-                "caller_number_id {number_id} is not one of {own} phone numbers"
-            )));
-        }
-        if !lookups.caller_active {
-            return Err(DialerError::invalid(format!(
-                "caller number {number_id} is not active"
-            )));
-        }
-        if let Some(provider) = &lookups.caller_provider {
-            providers.push(("caller number", provider));
-        }
+/// The caller number is the user's and active; its provider joins
+/// `providers`.
+fn check_caller_number<'a>(
+    lookups: &'a Lookups,
+    number_id: &str,
+    user: &str,
+    privileged: bool,
+    providers: &mut Vec<(&'static str, &'a str)>,
+) -> Result<(), DialerError> {
+    let own = if privileged { "the user's" } else { "your" };
+    if lookups.caller_owner.as_deref() != Some(user) {
+        return Err(DialerError::not_found(format!(
+            "caller_number_id {number_id} is not one of {own} phone numbers"
+        )));
     }
+    if !lookups.caller_active {
+        return Err(DialerError::invalid(format!(
+            "caller number {number_id} is not active"
+        )));
+    }
+    if let Some(provider) = &lookups.caller_provider {
+        providers.push(("caller number", provider));
+    }
+    Ok(())
+}
 
-    let variables = new.get("custom_variables");
+/// The variables fit, the template is the user's or public, and the
+/// variables are what its params declare (none without a template); the
+/// template's provider joins `providers`.
+fn check_template<'a>(
+    lookups: &'a Lookups,
+    template_id: Option<&str>,
+    user: &str,
+    variables: Option<&Value>,
+    providers: &mut Vec<(&'static str, &'a str)>,
+) -> Result<(), DialerError> {
     if let Some(variables) = variables {
         json::check_size("custom_variables", variables, json::MAX_FIELD_BYTES)?;
     }
-    if let Some(template_id) = template_id {
-        let Some(name) = &lookups.template_name else {
-            return Err(DialerError::not_found(format!(
-                "template {template_id} not found"
-            )));
-        };
-        if !lookups.template_public && lookups.template_owner.as_deref() != Some(user) {
-            return Err(DialerError::not_found(format!(
-                "template {template_id} not found"
-            )));
-        }
-        let params = json::parse_field("params", lookups.template_params.as_deref())
-            .and_then(|params| {
-                let order =
-                    json::parse_field("params_order", lookups.template_params_order.as_deref())?;
-                TemplateParams::parse(params.as_ref(), order.as_ref())
-            })
-            .map_err(|err| {
-                DialerError::invalid(format!(
-                    "template {} has invalid params: {}",
-                    quoted(name),
-                    err.message
-                ))
-            })?;
-        params.check(variables)?;
-        if let Some(provider) = &lookups.template_provider {
-            providers.push(("template", provider));
-        }
-    } else {
-        TemplateParams::default().check(variables)?;
+    let Some(template_id) = template_id else {
+        return TemplateParams::default().check(variables).map(drop);
+    };
+    let not_found = || DialerError::not_found(format!("template {template_id} not found"));
+    let Some(name) = &lookups.template_name else {
+        return Err(not_found());
+    };
+    if !lookups.template_public && lookups.template_owner.as_deref() != Some(user) {
+        return Err(not_found());
     }
+    let params = json::parse_field("params", lookups.template_params.as_deref())
+        .and_then(|params| {
+            let order =
+                json::parse_field("params_order", lookups.template_params_order.as_deref())?;
+            TemplateParams::parse(params.as_ref(), order.as_ref())
+        })
+        .map_err(|err| {
+            DialerError::invalid(format!(
+                "template {} has invalid params: {}",
+                quoted(name),
+                err.message
+            ))
+        })?;
+    params.check(variables)?;
+    if let Some(provider) = &lookups.template_provider {
+        providers.push(("template", provider));
+    }
+    Ok(())
+}
 
-    // The call's voice, else the template's.
+/// The call's voice, else the template's, exists and is available; its
+/// provider joins `providers`.
+fn check_voice<'a>(
+    lookups: &'a Lookups,
+    voice_id: Option<&str>,
+    providers: &mut Vec<(&'static str, &'a str)>,
+) -> Result<(), DialerError> {
     if let Some(voice) = &lookups.voice_id {
         if !lookups.voice_active {
             return Err(DialerError::invalid(format!(
@@ -332,21 +417,7 @@ fn check_with(
     } else if let Some(voice) = voice_id.or(lookups.template_voice.as_deref()) {
         return Err(DialerError::not_found(format!("voice {voice} not found")));
     }
-    if let Some((first_source, first)) = providers.first() {
-        if let Some((source, other)) = providers.iter().find(|(_, p)| p != first) {
-            return Err(DialerError::invalid(format!(
-                "the call's {first_source} belongs to provider {first} but its {source} to provider {other}"
-            ))
-            .with_hint("A call goes out through one provider: pick a caller number, template and voice of the same provider."));
-        }
-    }
-
-    let premium_voice = lookups
-        .voice_id
-        .as_deref()
-        .filter(|_| lookups.voice_premium);
-    check_account(&account, premium_voice)?;
-    Ok(patch)
+    Ok(())
 }
 
 /// The call's caller number, template and voice (the call's voice, else
