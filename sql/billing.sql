@@ -43,8 +43,10 @@ AS $$
     WHERE (current_start OPERATOR(pg_catalog.<=) at AND at OPERATOR(pg_catalog.<) current_end) IS NOT TRUE
 $$;
 
--- The billing period that covers `at` for a user: the one definition, used
--- by the quota, compute_remaining_usage(), claims and settlement.
+-- The billing period that covers `at` for a user, with its plan's name,
+-- limits and features (premium voices; the costly number types it allows):
+-- the one definition, used by the quota, compute_remaining_usage(), claims
+-- and settlement.
 -- dialer.covering_period() decides for each subscription: an
 -- active or trialing subscription covers its current period and, unless it
 -- ends at period end, the ones after it, also before rollover_billing_periods()
@@ -57,10 +59,20 @@ $$;
 -- schema-qualified throughout instead of SET search_path.
 CREATE FUNCTION dialer.billing_period(user_id uuid, at timestamptz, earlier boolean DEFAULT false,
                                       ended boolean DEFAULT false)
-    RETURNS TABLE (subscription_id uuid, plan_id uuid, period_start timestamptz, period_end timestamptz)
+    RETURNS TABLE (subscription_id uuid, plan_id uuid, period_start timestamptz, period_end timestamptz,
+                   plan_name text, call_limit integer, minutes_limit integer,
+                   premium_voices boolean, allowed_number_types text[])
     LANGUAGE sql STABLE PARALLEL SAFE ROWS 1
 AS $$
-    SELECT sub.id, sub.plan_id, per.period_start, per.period_end
+    SELECT sub.id, sub.plan_id, per.period_start, per.period_end,
+           p.name, p.call_limit, p.minutes_limit,
+           coalesce(p.features OPERATOR(pg_catalog.->) 'premium_voices'
+                    OPERATOR(pg_catalog.=) 'true'::pg_catalog.jsonb, false),
+           CASE WHEN pg_catalog.jsonb_typeof(p.features OPERATOR(pg_catalog.->) 'allowed_number_types')
+                     OPERATOR(pg_catalog.=) 'array'
+                THEN ARRAY(SELECT e FROM pg_catalog.jsonb_array_elements_text(
+                                             p.features OPERATOR(pg_catalog.->) 'allowed_number_types') AS e
+                           WHERE e IS NOT NULL) END
     FROM public.user_subscriptions sub
     JOIN public.subscription_plans p ON p.id OPERATOR(pg_catalog.=) sub.plan_id
     CROSS JOIN LATERAL dialer.covering_period(

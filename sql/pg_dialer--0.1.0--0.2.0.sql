@@ -428,10 +428,20 @@ $$;
 
 CREATE FUNCTION dialer.billing_period(user_id uuid, at timestamptz, earlier boolean DEFAULT false,
                                       ended boolean DEFAULT false)
-    RETURNS TABLE (subscription_id uuid, plan_id uuid, period_start timestamptz, period_end timestamptz)
+    RETURNS TABLE (subscription_id uuid, plan_id uuid, period_start timestamptz, period_end timestamptz,
+                   plan_name text, call_limit integer, minutes_limit integer,
+                   premium_voices boolean, allowed_number_types text[])
     LANGUAGE sql STABLE PARALLEL SAFE ROWS 1
 AS $$
-    SELECT sub.id, sub.plan_id, per.period_start, per.period_end
+    SELECT sub.id, sub.plan_id, per.period_start, per.period_end,
+           p.name, p.call_limit, p.minutes_limit,
+           coalesce(p.features OPERATOR(pg_catalog.->) 'premium_voices'
+                    OPERATOR(pg_catalog.=) 'true'::pg_catalog.jsonb, false),
+           CASE WHEN pg_catalog.jsonb_typeof(p.features OPERATOR(pg_catalog.->) 'allowed_number_types')
+                     OPERATOR(pg_catalog.=) 'array'
+                THEN ARRAY(SELECT e FROM pg_catalog.jsonb_array_elements_text(
+                                             p.features OPERATOR(pg_catalog.->) 'allowed_number_types') AS e
+                           WHERE e IS NOT NULL) END
     FROM public.user_subscriptions sub
     JOIN public.subscription_plans p ON p.id OPERATOR(pg_catalog.=) sub.plan_id
     CROSS JOIN LATERAL dialer.covering_period(

@@ -51,12 +51,14 @@ pub fn require_worker(function: &str) {
 /// The user a request that may name one (`target`) acts for: the caller, or
 /// anyone for an admin or service_role (core/src/claims.rs, `acting_for`);
 /// 42501 otherwise, naming the user. `action` says what the caller does.
-pub fn acting_for(target: Option<uuid::Uuid>, action: &str) -> uuid::Uuid {
+pub fn acting_for(target: Option<pgrx::Uuid>, action: &str) -> pgrx::Uuid {
     let me = current_identity().user_id;
+    let target = target.map(|id| uuid::Uuid::from_bytes(*id.as_bytes()));
     // the privilege is looked up only when it matters
     let privileged = target.is_some_and(|t| Some(t) != me) && caller_is_privileged();
-    pg_dialer_core::claims::acting_for(me, privileged, target, action)
-        .unwrap_or_else(|err| crate::errors::raise(err))
+    let user = pg_dialer_core::claims::acting_for(me, privileged, target, action)
+        .unwrap_or_else(|err| crate::errors::raise(err));
+    pgrx::Uuid::from_bytes(*user.as_bytes())
 }
 
 /// Whether the caller's role is a superuser (a DBA loading data or restoring
@@ -185,9 +187,7 @@ pub mod dialer {
     /// SQL.
     #[pg_extern(stable, parallel_safe)]
     pub fn acting_for(user_id: Option<pgrx::Uuid>, action: Option<&str>) -> pgrx::Uuid {
-        let target = user_id.map(|id| uuid::Uuid::from_bytes(*id.as_bytes()));
-        let user = super::acting_for(target, action.unwrap_or("act"));
-        pgrx::Uuid::from_bytes(*user.as_bytes())
+        super::acting_for(user_id, action.unwrap_or("act"))
     }
 
     /// 42501 unless the caller is the dialing worker; for the worker

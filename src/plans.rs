@@ -13,10 +13,11 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+/// A kept plan's key: its query and, for `query_limited`, its LIMIT.
+type PlanKey = (&'static str, Option<i64>);
+
 thread_local! {
-    static PLANS: RefCell<HashMap<&'static str, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
-    static LIMITED: RefCell<HashMap<(&'static str, i64), Rc<OwnedPreparedStatement>>> =
-        RefCell::new(HashMap::new());
+    static PLANS: RefCell<HashMap<PlanKey, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
 }
 
 /// Plans kept per query of `query_limited`, one per LIMIT.
@@ -29,17 +30,7 @@ pub fn query<'conn>(
     sql: &'static str,
     args: &[DatumWithOid<'_>],
 ) -> Result<SpiTupleTable<'conn>, SpiError> {
-    let kept = PLANS.with(|plans| plans.borrow().get(sql).cloned());
-    let plan = match kept {
-        Some(plan) => plan,
-        None => {
-            let types: Vec<PgOid> = args.iter().map(|a| PgOid::from(a.oid())).collect();
-            let plan = Rc::new(client.prepare_mut(sql, &types)?.keep());
-            PLANS.with(|plans| plans.borrow_mut().insert(sql, Rc::clone(&plan)));
-            plan
-        }
-    };
-    client.select(&*plan, None, args)
+    run(client, sql, None, args)
 }
 
 /// Runs `sql` with `$LIMIT` replaced by `limit`, with a plan kept per limit
@@ -54,27 +45,48 @@ pub fn query_limited<'conn>(
     limit: i64,
     args: &[DatumWithOid<'_>],
 ) -> Result<SpiTupleTable<'conn>, SpiError> {
+    run(client, sql, Some(limit), args)
+}
+
+fn run<'conn>(
+    client: &SpiClient<'conn>,
+    sql: &'static str,
+    limit: Option<i64>,
+    args: &[DatumWithOid<'_>],
+) -> Result<SpiTupleTable<'conn>, SpiError> {
     let key = (sql, limit);
-    let kept = LIMITED.with(|plans| plans.borrow().get(&key).cloned());
-    if let Some(plan) = kept {
-        return client.select(&*plan, None, args);
-    }
-    let text = sql.replace("$LIMIT", &limit.to_string());
-    let types: Vec<PgOid> = args.iter().map(|a| PgOid::from(a.oid())).collect();
-    let plan = Rc::new(client.prepare_mut(text.as_str(), &types)?.keep());
-    LIMITED.with(|plans| {
-        let mut plans = plans.borrow_mut();
-        // at most `LIMITS_KEPT` plans per query: a new limit (a worker's
-        // batch size changed) takes the place of the smallest
-        let kept: Vec<(&'static str, i64)> =
-            plans.keys().filter(|(q, _)| *q == sql).copied().collect();
-        if kept.len() >= LIMITS_KEPT {
-            if let Some(old) = kept.iter().min_by_key(|(_, l)| *l) {
-                plans.remove(old);
-            }
+    let kept = PLANS.with(|plans| plans.borrow().get(&key).cloned());
+    let plan = match kept {
+        Some(plan) => plan,
+        None => {
+            let text = match limit {
+                Some(limit) => sql.replace("$LIMIT", &limit.to_string()),
+                None => sql.to_owned(),
+            };
+            let types: Vec<PgOid> = args.iter().map(|a| PgOid::from(a.oid())).collect();
+            let plan = Rc::new(client.prepare_mut(text.as_str(), &types)?.keep());
+            PLANS.with(|plans| {
+                let mut plans = plans.borrow_mut();
+                if limit.is_some() {
+                    // at most `LIMITS_KEPT` plans per query: a new limit (a
+                    // worker's batch size changed) takes the place of the
+                    // smallest
+                    let limits: Vec<i64> = plans
+                        .keys()
+                        .filter(|(q, _)| *q == sql)
+                        .filter_map(|(_, l)| *l)
+                        .collect();
+                    if limits.len() >= LIMITS_KEPT {
+                        if let Some(smallest) = limits.into_iter().min() {
+                            plans.remove(&(sql, Some(smallest)));
+                        }
+                    }
+                }
+                plans.insert(key, Rc::clone(&plan));
+            });
+            plan
         }
-        plans.insert(key, Rc::clone(&plan));
-    });
+    };
     client.select(&*plan, None, args)
 }
 
@@ -85,11 +97,25 @@ pub fn first<'conn, T>(
     args: &[DatumWithOid<'_>],
     read: impl FnOnce(&SpiHeapTupleData<'conn>) -> Result<T, SpiError>,
 ) -> Result<Option<T>, SpiError> {
-    query(client, sql, args)?
-        .next()
-        .as_ref()
-        .map(read)
-        .transpose()
+    first_row(query(client, sql, args)?, read)
+}
+
+/// The first row of `query_limited`, read by `read`.
+pub fn first_limited<'conn, T>(
+    client: &SpiClient<'conn>,
+    sql: &'static str,
+    limit: i64,
+    args: &[DatumWithOid<'_>],
+    read: impl FnOnce(&SpiHeapTupleData<'conn>) -> Result<T, SpiError>,
+) -> Result<Option<T>, SpiError> {
+    first_row(query_limited(client, sql, limit, args)?, read)
+}
+
+fn first_row<'conn, T>(
+    mut rows: SpiTupleTable<'conn>,
+    read: impl FnOnce(&SpiHeapTupleData<'conn>) -> Result<T, SpiError>,
+) -> Result<Option<T>, SpiError> {
+    rows.next().as_ref().map(read).transpose()
 }
 
 /// Runs `f` with PostgreSQL told to use generic plans (`plan_cache_mode`),
@@ -113,19 +139,4 @@ pub fn generic<T>(f: impl FnOnce() -> T) -> T {
         pg_sys::plan_cache_mode = pg_sys::PlanCacheMode::PLAN_CACHE_MODE_FORCE_GENERIC_PLAN as i32;
     }
     f()
-}
-
-/// The first row of `query_limited`, read by `read`.
-pub fn first_limited<'conn, T>(
-    client: &SpiClient<'conn>,
-    sql: &'static str,
-    limit: i64,
-    args: &[DatumWithOid<'_>],
-    read: impl FnOnce(&SpiHeapTupleData<'conn>) -> Result<T, SpiError>,
-) -> Result<Option<T>, SpiError> {
-    query_limited(client, sql, limit, args)?
-        .next()
-        .as_ref()
-        .map(read)
-        .transpose()
 }

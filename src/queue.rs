@@ -433,44 +433,25 @@ const LOOKUPS: &str = "
     LEFT JOIN public.call_templates t ON t.id = $2::uuid
     LEFT JOIN public.voice_options v ON v.id = coalesce($3::uuid, t.voice_id)";
 
-/// The subscription period that covers now, whether it covers the call
-/// time too (a call is queued into the current period only: a renewing
-/// subscription's later periods are not sold in advance), what was used and
-/// reserved in it, and whether that reservation includes a call holding the
-/// same idempotency key, in one statement. The period and its usage are
-/// dialer.billing_period() and dialer.period_usage() (sql/billing.sql),
-/// inline so that the kept plan holds them; their tests run through both.
+/// The subscription period that covers now (dialer.billing_period()),
+/// whether it covers the call time too (a call is queued into the current
+/// period only: a renewing subscription's later periods are not sold in
+/// advance), what was used (dialer.period_usage()) and reserved in it, and
+/// whether that reservation includes a call holding the same idempotency
+/// key, in one statement; the SQL functions are inlined into the kept plan.
 const ACCOUNT: &str = "
     SELECT r.key_holder_reserved,
-           CASE WHEN $2::timestamptz >= s.period_start AND $2::timestamptz < s.period_end THEN s.name END,
+           CASE WHEN $2::timestamptz >= s.period_start AND $2::timestamptz < s.period_end THEN s.plan_name END,
            s.period_start::text, s.period_end::text, s.call_limit, s.minutes_limit, s.premium_voices,
            coalesce(s.allowed_number_types, '{}'), u.calls_used, u.minutes_used, r.reserved,
            -- the call time as PostgreSQL reads it: a bad one is the caller's
            -- 22007 even where no subscription would have read it
            $2::timestamptz::text
     FROM (SELECT 1) AS one
-    LEFT JOIN LATERAL (
-        SELECT p.name, per.period_start, per.period_end, p.call_limit, p.minutes_limit,
-               coalesce(p.features -> 'premium_voices' = 'true'::jsonb, false) AS premium_voices,
-               CASE WHEN jsonb_typeof(p.features -> 'allowed_number_types') = 'array'
-                    THEN ARRAY(SELECT e FROM jsonb_array_elements_text(p.features -> 'allowed_number_types') AS e
-                               WHERE e IS NOT NULL) END
-                   AS allowed_number_types
-        FROM public.user_subscriptions sub
-        JOIN public.subscription_plans p ON p.id = sub.plan_id
-        CROSS JOIN LATERAL dialer.covering_period(
-            sub.current_period_start, sub.current_period_end,
-            coalesce(sub.billing_anchor, sub.current_period_start), p.\"interval\",
-            NOT coalesce(sub.cancel_at_period_end, false), false, now()) AS per
-        WHERE sub.user_id = $1::uuid AND sub.status IN ('active', 'trialing')
-        ORDER BY per.period_end DESC, sub.id
-        LIMIT 1) AS s ON true
-    LEFT JOIN LATERAL (
-        SELECT coalesce(sum(u.calls_used), 0)::bigint AS calls_used,
-               coalesce(sum(u.minutes_used), 0)::bigint AS minutes_used
-        FROM public.user_call_usage u
-        WHERE u.user_id = $1::uuid AND u.billing_period_start = s.period_start) AS u ON true
-    -- dialer.reserved_calls_in(), inline so that the kept plan holds it
+    LEFT JOIN LATERAL dialer.billing_period($1::uuid, now()) AS s ON true
+    LEFT JOIN LATERAL dialer.period_usage($1::uuid, s.period_start) AS u ON true
+    -- the calls dialer.reserved_calls_in() counts, less the call checked
+    -- (an UPDATE of a queued call), and whether one holds the key
     LEFT JOIN LATERAL (
         SELECT count(*) AS reserved,
                coalesce(bool_or(q.idempotency_key = $4), false) AS key_holder_reserved

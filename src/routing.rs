@@ -648,7 +648,7 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
     // No user has more calls in progress than all of them: a plan with more
     // room than that and the batch needs no count of its user's.
     let bound = in_progress.saturating_add(i64::from(batch_size));
-    let due = load_routable_calls(client, &router, batch_size, bound)?;
+    let due = load_due_calls(client, &router, batch_size, bound)?;
     // Calls that can never be placed as they are end now, with the reason:
     // those among the `batch_size` oldest due calls, so that each claim ends
     // a bounded number (the calls after them are claimed meanwhile) and the
@@ -672,23 +672,6 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
     record_claims(client, &claimed)?;
     end_unroutable(client, unroutable)?;
     Ok(claimed)
-}
-
-/// The oldest due calls that a provider with room could take: calls waiting
-/// for a full provider, or for one without numbers (unless the call brings
-/// its own), never keep other calls from being claimed.
-fn load_routable_calls(
-    client: &SpiClient<'_>,
-    router: &Router<Uuid>,
-    batch_size: i32,
-    bound: i64,
-) -> Result<Vec<DueCall>, SpiError> {
-    let open = router.with_capacity();
-    let with_numbers = providers_with_numbers(client, &open)?;
-    // Twice the batch: a provider that fills up during the batch skips the
-    // calls pinned to it; every other call the query returns can go out.
-    let candidates = i64::from(batch_size).saturating_mul(2).min(10_000);
-    load_due_calls(client, candidates, &open, &with_numbers, bound)
 }
 
 /// Routes `due` in order, up to `batch_size` calls and while providers have
@@ -850,10 +833,7 @@ macro_rules! due_calls {
                         AND NOT coalesce(t.is_public, false),
                     q.caller_number_id IS NOT NULL AND cn.user_id IS DISTINCT FROM q.user_id,
                     bp.subscription_id IS NOT NULL,
-                    coalesce(bp.features -> 'premium_voices' = 'true'::jsonb, false),
-                    CASE WHEN jsonb_typeof(bp.features -> 'allowed_number_types') = 'array'
-                         THEN ARRAY(SELECT e FROM jsonb_array_elements_text(bp.features -> 'allowed_number_types') AS e
-                                    WHERE e IS NOT NULL) END,
+                    bp.premium_voices, bp.allowed_number_types,
                     bp.call_limit, bp.minutes_limit, pu.calls_used, pu.minutes_used, busy.calls
              FROM ",
             $from,
@@ -861,27 +841,11 @@ macro_rules! due_calls {
              LEFT JOIN public.user_phone_numbers cn ON cn.id = q.caller_number_id
              LEFT JOIN public.call_templates t ON t.id = q.template_id
              LEFT JOIN public.voice_options v ON v.id = coalesce(q.voice_id, t.voice_id)
-             -- dialer.billing_period(q.user_id, <call time>, earlier => true) and
-             -- dialer.period_usage(), inline as in src/queue.rs (ACCOUNT): called
-             -- as SQL functions they cost more than the rest of the claim
-             LEFT JOIN LATERAL (
-                 SELECT sub.id AS subscription_id, per.period_start, per.period_end,
-                        p.call_limit, p.minutes_limit, p.features
-                 FROM public.user_subscriptions sub
-                 JOIN public.subscription_plans p ON p.id = sub.plan_id
-                 CROSS JOIN LATERAL dialer.covering_period(
-                     sub.current_period_start, sub.current_period_end,
-                     coalesce(sub.billing_anchor, sub.current_period_start), p.\"interval\",
-                     NOT coalesce(sub.cancel_at_period_end, false), true,
-                     coalesce(q.scheduled_time, q.created_at)) AS per
-                 WHERE sub.user_id = q.user_id AND sub.status IN ('active', 'trialing')
-                 ORDER BY per.period_end DESC, sub.id
-                 LIMIT 1) AS bp ON true
-             LEFT JOIN LATERAL (
-                 SELECT coalesce(sum(u.calls_used), 0)::bigint AS calls_used,
-                        coalesce(sum(u.minutes_used), 0)::bigint AS minutes_used
-                 FROM public.user_call_usage u
-                 WHERE u.user_id = q.user_id AND u.billing_period_start = bp.period_start) AS pu ON true
+             -- the period the call is billed to, and its usage (sql/billing.sql),
+             -- inlined by the planner
+             LEFT JOIN LATERAL dialer.billing_period(
+                 q.user_id, coalesce(q.scheduled_time, q.created_at), earlier => true) AS bp ON true
+             LEFT JOIN LATERAL dialer.period_usage(q.user_id, bp.period_start) AS pu ON true
              -- the user's calls in progress in the period, counted only where
              -- they could matter: $1 bounds them (all calls in progress, and
              -- the batch) and is usually far below the plan's limit
@@ -915,7 +879,7 @@ macro_rules! broken {
           OR t.provider_id <> v.provider_id
           OR cn.provider_id <> coalesce(t.provider_id, v.provider_id)
           OR bp.subscription_id IS NULL
-          OR (coalesce(v.is_premium, false) AND NOT coalesce(bp.features -> 'premium_voices' = 'true'::jsonb, false))
+          OR (coalesce(v.is_premium, false) AND NOT coalesce(bp.premium_voices, false))
           OR pu.calls_used >= bp.call_limit
           OR pu.minutes_used >= bp.minutes_limit)"
     };
@@ -960,16 +924,21 @@ fn load_broken_calls(
     )?)
 }
 
-/// The oldest due calls that a provider with room could take: `open` have
-/// room, `with_numbers` also have numbers (a call with its own caller number
-/// needs none).
+/// The oldest due calls that a provider with room could take: calls waiting
+/// for a full provider, or for one without numbers (unless the call brings
+/// its own), never keep other calls from being claimed.
 fn load_due_calls(
     client: &SpiClient<'_>,
-    limit: i64,
-    open: &[Uuid],
-    with_numbers: &[Uuid],
+    router: &Router<Uuid>,
+    batch_size: i32,
     bound: i64,
 ) -> Result<Vec<DueCall>, SpiError> {
+    // `open` have room, `with_numbers` also have numbers
+    let open = router.with_capacity();
+    let with_numbers = providers_with_numbers(client, &open)?;
+    // Twice the batch: a provider that fills up during the batch skips the
+    // calls pinned to it; every other call the query returns can go out.
+    let limit = i64::from(batch_size).saturating_mul(2).min(10_000);
     read_due_calls(plans::query_limited(
         client,
         due_calls!(concat!(
@@ -989,11 +958,7 @@ fn load_due_calls(
                    END"
         )),
         limit,
-        &[
-            bound.into(),
-            open.to_vec().into(),
-            with_numbers.to_vec().into(),
-        ],
+        &[bound.into(), open.into(), with_numbers.into()],
     )?)
 }
 

@@ -10,31 +10,15 @@ use pgrx::prelude::*;
 use pgrx::Uuid;
 
 /// The plan, usage and reservations of the period covering a time:
-/// dialer.billing_period(), dialer.period_usage() and dialer.reserved_calls_in()
-/// (sql/billing.sql), inline as in src/queue.rs (ACCOUNT), so that the kept
-/// plan holds them (called as SQL functions, each would be planned on every
-/// call); tests/sql/periods_and_odd_rows.sql runs them through both.
+/// dialer.billing_period(), dialer.period_usage() and
+/// dialer.reserved_calls_in() (sql/billing.sql), which the planner inlines
+/// into the kept plan.
 const PERIOD_USAGE: &str = "
     SELECT bp.subscription_id, bp.plan_name, bp.period_start, bp.period_end, bp.call_limit, bp.minutes_limit,
-           (SELECT coalesce(sum(u.calls_used), 0)::bigint FROM public.user_call_usage u
-            WHERE u.user_id = $1 AND u.billing_period_start = bp.period_start) AS calls_used,
-           (SELECT coalesce(sum(u.minutes_used), 0)::bigint FROM public.user_call_usage u
-            WHERE u.user_id = $1 AND u.billing_period_start = bp.period_start) AS minutes_used,
-           (SELECT count(*) FROM public.call_queue q
-            WHERE q.user_id = $1 AND q.status IN ('queued', 'in-progress')
-              AND coalesce(q.scheduled_time, q.created_at) >= bp.period_start
-              AND coalesce(q.scheduled_time, q.created_at) < bp.period_end) AS reserved
-    FROM (SELECT sub.id AS subscription_id, p.name AS plan_name, per.period_start, per.period_end,
-                 p.call_limit, p.minutes_limit
-          FROM public.user_subscriptions sub
-          JOIN public.subscription_plans p ON p.id = sub.plan_id
-          CROSS JOIN LATERAL dialer.covering_period(
-              sub.current_period_start, sub.current_period_end,
-              coalesce(sub.billing_anchor, sub.current_period_start), p.\"interval\",
-              NOT coalesce(sub.cancel_at_period_end, false), false, $2) AS per
-          WHERE sub.user_id = $1 AND sub.status IN ('active', 'trialing')
-          ORDER BY per.period_end DESC, sub.id
-          LIMIT 1) AS bp";
+           pu.calls_used, pu.minutes_used, r.calls AS reserved
+    FROM dialer.billing_period($1, $2) AS bp
+    CROSS JOIN LATERAL dialer.period_usage($1, bp.period_start) AS pu
+    CROSS JOIN LATERAL dialer.reserved_calls_in($1, bp.period_start, bp.period_end) AS r";
 
 /// compute_remaining_usage()'s row.
 type Remaining = (
@@ -74,11 +58,7 @@ fn compute_remaining_usage(
     ),
 > {
     // one's own usage, or anyone's for an admin or service_role
-    let target = crate::identity::acting_for(
-        user_id.map(|id| uuid::Uuid::from_bytes(*id.as_bytes())),
-        "see usage",
-    );
-    let target = Uuid::from_bytes(*target.as_bytes());
+    let target = crate::identity::acting_for(user_id, "see usage");
     let Some(at) = at else {
         return TableIterator::new(None);
     };
