@@ -1,9 +1,10 @@
 -- Results and billing: record_call_result() for provider webhooks, the
 -- billing period and usage definitions, and the pg_cron jobs that run
 -- rollover and stale-call rescue. compute_remaining_usage() (src/usage.rs),
--- rollover_billing_periods() (src/rollover.rs), usage settlement
--- (src/settlement.rs), payload normalization and period arithmetic
--- (src/billing.rs, core/src/results.rs, core/src/billing.rs) are Rust.
+-- rollover_billing_periods() (src/rollover.rs), results (src/results.rs),
+-- usage settlement (src/settlement.rs), payload normalization and period
+-- arithmetic (src/billing.rs, core/src/results.rs, core/src/billing.rs) are
+-- Rust.
 
 -- Calls a user has reserved in a period: queued or in progress, by their call
 -- time. The one definition that settlement (src/settlement.rs) and the
@@ -100,111 +101,20 @@ AS $$
       AND u.billing_period_start OPERATOR(pg_catalog.=) period_usage.period_start
 $$;
 
--- Settlement, dialer.settle_usage(), is Rust: src/settlement.rs.
-
 ---------------------------------------------------------------------------
 -- record_call_result: a provider's end-of-call webhook body, as delivered.
--- Recorded once: the same result again changes nothing, a later event of
--- the same call (Retell's call_analyzed) fills in what the first lacked.
+-- The work is Rust (dialer.record_result, src/results.rs); this shell raises
+-- the PT404 it returns for a call nobody placed (see dialer.raised()).
 ---------------------------------------------------------------------------
 CREATE FUNCTION record_call_result(payload jsonb)
     RETURNS TABLE (call_queue_id uuid, history_id uuid, queue_status text, result text)
-    LANGUAGE plpgsql VOLATILE
+    LANGUAGE sql VOLATILE
     SET search_path = ''
 AS $$
-#variable_conflict use_column
-DECLARE
-    normalized jsonb;
-    r jsonb;
-    provider_call_id text;
-    q public.call_queue;
-    placed public.call_queue;
-    h public.user_call_history;
-    seconds integer;
-    added_minutes integer;
-    changed boolean;
-BEGIN
-    PERFORM dialer.require_worker('record_call_result');
-    normalized := dialer.normalize_call_result(payload::text);
-    PERFORM dialer.raise_error(normalized -> 'error');
-    r := normalized -> 'ok';
-    IF r ->> 'kind' = 'ignored' THEN
-        RETURN QUERY SELECT NULL::uuid, NULL::uuid, NULL::text, 'ignored'::text;
-        RETURN;
-    END IF;
-    provider_call_id := r ->> 'call_id';
-    seconds := coalesce((r ->> 'duration')::integer, 0);
-
-    -- The call first (its lock orders concurrent deliveries), then its result.
-    SELECT * INTO q FROM public.call_queue cq WHERE cq.call_id = provider_call_id FOR UPDATE;
-    SELECT * INTO h FROM public.user_call_history ch WHERE ch.call_id = provider_call_id FOR UPDATE;
-
-    IF h.id IS NOT NULL THEN
-        changed := (r ->> 'transcript' IS NOT NULL AND h.transcript IS DISTINCT FROM r ->> 'transcript')
-                OR (r ->> 'recording_url' IS NOT NULL AND h.recording_url IS DISTINCT FROM r ->> 'recording_url')
-                OR (r ->> 'summary' IS NOT NULL AND h.call_summary IS DISTINCT FROM r ->> 'summary')
-                OR seconds > coalesce(h.duration, 0);
-        IF changed THEN
-            added_minutes := dialer.billed_minutes_for(seconds) - dialer.billed_minutes_for(coalesce(h.duration, 0));
-            UPDATE public.user_call_history ch
-            SET transcript = coalesce(r ->> 'transcript', ch.transcript),
-                recording_url = coalesce(r ->> 'recording_url', ch.recording_url),
-                call_summary = coalesce(r ->> 'summary', ch.call_summary),
-                duration = greatest(coalesce(ch.duration, 0), seconds),
-                call_data = payload
-            WHERE ch.id = h.id;
-            IF added_minutes > 0 THEN
-                -- The call's period: its time while the queue row still holds
-                -- this attempt (q found by its call id), else when its first
-                -- result came.
-                PERFORM dialer.settle_usage(h.user_id, coalesce(q.scheduled_time, q.created_at, h.created_at),
-                                            0, added_minutes);
-            END IF;
-        END IF;
-        RETURN QUERY
-            SELECT h.call_queue_id, h.id, (SELECT cq.status FROM public.call_queue cq WHERE cq.id = h.call_queue_id),
-                   CASE WHEN changed THEN 'enriched' ELSE 'duplicate' END;
-        RETURN;
-    END IF;
-
-    IF q.id IS NULL THEN
-        RAISE EXCEPTION 'no call has provider call id %', provider_call_id
-            USING ERRCODE = 'PT404',
-                  HINT = 'A call gets its provider call id from mark_call_placed() before its result can be recorded.';
-    END IF;
-
-    -- The attempt as placed: a retry below clears its provider and number.
-    placed := q;
-    IF q.status = 'in-progress' THEN
-        IF r ->> 'status' = 'completed' THEN
-            UPDATE public.call_queue cq SET status = 'completed', last_error = NULL WHERE cq.id = q.id RETURNING * INTO q;
-        ELSIF r ->> 'status' = 'canceled' THEN
-            UPDATE public.call_queue cq SET status = 'canceled' WHERE cq.id = q.id RETURNING * INTO q;
-        ELSE
-            q := dialer.fail_attempt(q, coalesce(r ->> 'ended_reason', 'the call failed'), (r ->> 'retryable')::boolean);
-        END IF;
-    END IF;
-
-    INSERT INTO public.user_call_history AS ch
-        (user_id, call_queue_id, call_id, provider_id, assistant_id, phone_number_id, caller_number_id, voice_id,
-         transcript, status, duration, recording_url, call_summary, call_data)
-    SELECT q.user_id, q.id, provider_call_id, placed.provider_id, t.assistant_id, placed.provider_phone_number_id,
-           q.caller_number_id, coalesce(q.voice_id, t.voice_id),
-           r ->> 'transcript', r ->> 'status', seconds, r ->> 'recording_url', r ->> 'summary', payload
-    FROM (SELECT 1) one
-    LEFT JOIN public.call_templates t ON t.id = q.template_id
-    RETURNING * INTO h;
-
-    -- Billed to the period of the attempt as placed (a retry moves q on).
-    PERFORM dialer.settle_usage(q.user_id, coalesce(placed.scheduled_time, placed.created_at),
-                                CASE WHEN r ->> 'status' = 'completed' THEN 1 ELSE 0 END,
-                                dialer.billed_minutes_for(seconds));
-
-    RETURN QUERY SELECT q.id, h.id, q.status, 'recorded'::text;
-END
+    SELECT o.call_queue_id, o.history_id, o.queue_status,
+           dialer.raised(o.result, o.error_code, o.error_message, o.error_detail, o.error_hint)
+    FROM dialer.record_result(record_call_result.payload::text) AS o
 $$;
-
-
 
 ---------------------------------------------------------------------------
 -- pg_cron: schedule_dialer_jobs() runs rollover_billing_periods() and

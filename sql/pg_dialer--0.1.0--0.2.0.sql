@@ -127,32 +127,154 @@ LANGUAGE c
 AS 'MODULE_PATHNAME', 'lock_user_wrapper';
 
 ---------------------------------------------------------------------------
--- JSON from callers (webhook bodies, variables, template parameters) comes to
--- Rust as text, so that bad or oversized JSON is the caller's error (22023).
+-- The API's work is Rust behind a typed boundary (src/errors.rs): rows reach
+-- Rust as rows, not JSON; a PT error comes back beside the result, and the
+-- SQL shells raise it through dialer.raised(). mark_call_placed(),
+-- mark_call_failed(), rescue_stale_calls(), record_call_result() and
+-- cancel_call() do their work in Rust (src/calls.rs, src/results.rs,
+-- src/queue.rs); validate_template is a Rust trigger.
 ---------------------------------------------------------------------------
 DROP FUNCTION dialer.check_queued_call(jsonb, jsonb);
 DROP FUNCTION dialer.check_template_params(jsonb, jsonb);
 DROP FUNCTION dialer.normalize_call_result(jsonb);
+DROP FUNCTION dialer.raise_error(jsonb);
+DROP FUNCTION dialer.lock_in_progress_call(uuid);
+DROP FUNCTION dialer.fail_attempt(public.call_queue, text, boolean);
+DROP FUNCTION dialer.retry_delay(integer, boolean, double precision);
+DROP FUNCTION dialer.stale_call_timeout();
+DROP FUNCTION dialer.billed_minutes_for(integer);
+DROP FUNCTION dialer.require_worker(text);
+DROP FUNCTION dialer.settle_usage(uuid, timestamptz, integer, integer);
+CREATE FUNCTION dialer.raised(result anyelement, code text, message text, detail text, hint text)
+    RETURNS anyelement
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = ''
+AS $$
+BEGIN
+    IF code IS NULL THEN
+        RETURN result;
+    ELSIF detail IS NOT NULL AND hint IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message, DETAIL = detail, HINT = hint;
+    ELSIF detail IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message, DETAIL = detail;
+    ELSIF hint IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message, HINT = hint;
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message;
+END
+$$;
+
 CREATE FUNCTION dialer."check_queued_call"(
-	"new_row" TEXT,
-	"old_row" TEXT
-) RETURNS jsonb
-VOLATILE PARALLEL UNSAFE
+	"new" public.call_queue,
+	"old" public.call_queue
+) RETURNS TABLE (
+	"call" public.call_queue,
+	"error_code" TEXT,
+	"error_message" TEXT,
+	"error_detail" TEXT,
+	"error_hint" TEXT
+)
+VOLATILE PARALLEL UNSAFE 
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'check_queued_call_wrapper';
-CREATE FUNCTION dialer."check_template_params"(
-	"params" TEXT,
-	"params_order" TEXT
-) RETURNS jsonb
-IMMUTABLE PARALLEL SAFE
+CREATE OR REPLACE FUNCTION dialer.validate_queued_call() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = ''
+AS $$
+BEGIN
+    NEW := (SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
+            FROM dialer.check_queued_call(NEW, OLD) AS o);
+    RETURN NEW;
+END
+$$;
+
+DROP TRIGGER validate_queued_call ON call_queue;
+CREATE TRIGGER validate_queued_call BEFORE INSERT OR UPDATE ON call_queue
+    FOR EACH ROW WHEN (NEW.status = 'queued') EXECUTE FUNCTION dialer.validate_queued_call();
+CREATE OR REPLACE FUNCTION dialer."validate_template"()
+	RETURNS TRIGGER
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'validate_template_wrapper';
+CREATE FUNCTION dialer."place_call"(
+	"call_queue_id" uuid,
+	"provider_call_id" TEXT
+) RETURNS TABLE (
+	"call" public.call_queue,
+	"error_code" TEXT,
+	"error_message" TEXT,
+	"error_detail" TEXT,
+	"error_hint" TEXT
+)
+VOLATILE PARALLEL UNSAFE 
+SET search_path TO pg_catalog
 LANGUAGE c
-AS 'MODULE_PATHNAME', 'check_template_params_wrapper';
-CREATE FUNCTION dialer."normalize_call_result"(
+AS 'MODULE_PATHNAME', 'place_call_wrapper';
+CREATE FUNCTION dialer."fail_call"(
+	"call_queue_id" uuid,
+	"error_message" TEXT,
+	"retryable" bool
+) RETURNS TABLE (
+	"call" public.call_queue,
+	"error_code" TEXT,
+	"error_message" TEXT,
+	"error_detail" TEXT,
+	"error_hint" TEXT
+)
+VOLATILE PARALLEL UNSAFE 
+SET search_path TO pg_catalog
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'fail_call_wrapper';
+CREATE FUNCTION dialer."record_result"(
 	"payload" TEXT
-) RETURNS jsonb
-IMMUTABLE PARALLEL SAFE
+) RETURNS TABLE (
+	"call_queue_id" uuid,
+	"history_id" uuid,
+	"queue_status" TEXT,
+	"result" TEXT,
+	"error_code" TEXT,
+	"error_message" TEXT,
+	"error_detail" TEXT,
+	"error_hint" TEXT
+)
+VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog
 LANGUAGE c
-AS 'MODULE_PATHNAME', 'normalize_call_result_wrapper';
+AS 'MODULE_PATHNAME', 'record_result_wrapper';
+CREATE OR REPLACE FUNCTION mark_call_placed(call_queue_id uuid, provider_call_id text) RETURNS public.call_queue
+    LANGUAGE sql VOLATILE
+    SET search_path = ''
+AS $$
+    SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
+    FROM dialer.place_call(mark_call_placed.call_queue_id, mark_call_placed.provider_call_id) AS o
+$$;
+
+CREATE OR REPLACE FUNCTION mark_call_failed(call_queue_id uuid, error_message text, retryable boolean DEFAULT true)
+    RETURNS public.call_queue
+    LANGUAGE sql VOLATILE
+    SET search_path = ''
+AS $$
+    SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
+    FROM dialer.fail_call(mark_call_failed.call_queue_id, mark_call_failed.error_message,
+                          mark_call_failed.retryable) AS o
+$$;
+
+CREATE OR REPLACE FUNCTION record_call_result(payload jsonb)
+    RETURNS TABLE (call_queue_id uuid, history_id uuid, queue_status text, result text)
+    LANGUAGE sql VOLATILE
+    SET search_path = ''
+AS $$
+    SELECT o.call_queue_id, o.history_id, o.queue_status,
+           dialer.raised(o.result, o.error_code, o.error_message, o.error_detail, o.error_hint)
+    FROM dialer.record_result(record_call_result.payload::text) AS o
+$$;
+
+CREATE OR REPLACE FUNCTION "rescue_stale_calls"(
+	"older_than" interval DEFAULT NULL
+) RETURNS SETOF public.call_queue
+VOLATILE PARALLEL UNSAFE 
+SET search_path TO pg_catalog
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'rescue_stale_calls_wrapper';
 
 ---------------------------------------------------------------------------
 -- A user's caller number is a phone number, stored in E.164.
@@ -184,202 +306,37 @@ ALTER POLICY "Users can delete own templates" ON call_templates
 DROP FUNCTION dialer.in_progress_calls();
 CREATE FUNCTION dialer."cancel_queued_call"(
 	"call_id" uuid
-) RETURNS jsonb
-STRICT VOLATILE PARALLEL UNSAFE
+) RETURNS TABLE (
+	"call" public.call_queue,
+	"error_code" TEXT,
+	"error_message" TEXT,
+	"error_detail" TEXT,
+	"error_hint" TEXT
+)
+VOLATILE PARALLEL UNSAFE 
 SET search_path TO pg_catalog
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'cancel_queued_call_wrapper';
+CREATE OR REPLACE FUNCTION cancel_call(call_id uuid) RETURNS public.call_queue
+    LANGUAGE sql VOLATILE
+    SET search_path = ''
+AS $$
+    SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
+    FROM dialer.cancel_queued_call(cancel_call.call_id) AS o
+$$;
 
 -- The helpers in schema dialer: no EXECUTE for PUBLIC (anon or any other
 -- login role); signed-in users and service_role get what runs as them.
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA dialer FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     dialer.uid(), dialer.is_admin(), dialer.is_privileged(), dialer.caller_is_superuser(),
-    dialer.lock_user(uuid), dialer.raise_error(jsonb),
-    dialer.check_queued_call(text, text), dialer.check_template_params(text, text),
-    dialer.cancel_queued_call(uuid),
-    dialer.require_worker(text), dialer.lock_in_progress_call(uuid),
-    dialer.fail_attempt(public.call_queue, text, boolean),
-    dialer.retry_delay(integer, boolean, double precision), dialer.stale_call_timeout(),
+    dialer.lock_user(uuid), dialer.raised(anyelement, text, text, text, text),
+    dialer.check_queued_call(public.call_queue, public.call_queue),
+    dialer.cancel_queued_call(uuid), dialer.place_call(uuid, text), dialer.fail_call(uuid, text, boolean),
+    dialer.record_result(text),
     dialer.reserved_calls(uuid, timestamptz, timestamptz), dialer.usage_row(uuid, timestamptz),
-    dialer.refresh_remaining(uuid), dialer.settle_usage(uuid, timestamptz, integer, integer),
-    dialer.normalize_call_result(text), dialer.billed_minutes_for(integer),
-    dialer.roll_billing_period(bigint, bigint, text, bigint)
+    dialer.refresh_remaining(uuid), dialer.roll_billing_period(bigint, bigint, text, bigint)
 TO authenticated, service_role;
-
----------------------------------------------------------------------------
--- rescue_stale_calls(older_than => '0 seconds') takes back every call in
--- progress; the history row of a retried attempt keeps its provider and number.
----------------------------------------------------------------------------
-CREATE OR REPLACE FUNCTION rescue_stale_calls(older_than interval DEFAULT NULL) RETURNS SETOF public.call_queue
-    LANGUAGE plpgsql VOLATILE
-    SET search_path = ''
-AS $$
-DECLARE
-    timeout interval := coalesce(older_than, dialer.stale_call_timeout());
-    c public.call_queue;
-BEGIN
-    PERFORM dialer.require_worker('rescue_stale_calls');
-    IF timeout < interval '0' THEN
-        RAISE EXCEPTION 'older_than must not be negative, not %', timeout USING ERRCODE = '22023';
-    END IF;
-    FOR c IN
-        SELECT * FROM public.call_queue q
-        WHERE q.status = 'in-progress' AND coalesce(q.claimed_at, q.updated_at) <= pg_catalog.now() - timeout
-        ORDER BY coalesce(q.claimed_at, q.updated_at)
-        FOR UPDATE SKIP LOCKED
-    LOOP
-        RETURN NEXT dialer.fail_attempt(c, pg_catalog.format('no result within %s of being claimed', timeout), true);
-    END LOOP;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION record_call_result(payload jsonb)
-    RETURNS TABLE (call_queue_id uuid, history_id uuid, queue_status text, result text)
-    LANGUAGE plpgsql VOLATILE
-    SET search_path = ''
-AS $$
-#variable_conflict use_column
-DECLARE
-    normalized jsonb;
-    r jsonb;
-    provider_call_id text;
-    q public.call_queue;
-    placed public.call_queue;
-    h public.user_call_history;
-    seconds integer;
-    added_minutes integer;
-    changed boolean;
-BEGIN
-    PERFORM dialer.require_worker('record_call_result');
-    normalized := dialer.normalize_call_result(payload::text);
-    PERFORM dialer.raise_error(normalized -> 'error');
-    r := normalized -> 'ok';
-    IF r ->> 'kind' = 'ignored' THEN
-        RETURN QUERY SELECT NULL::uuid, NULL::uuid, NULL::text, 'ignored'::text;
-        RETURN;
-    END IF;
-    provider_call_id := r ->> 'call_id';
-    seconds := coalesce((r ->> 'duration')::integer, 0);
-
-    -- The call first (its lock orders concurrent deliveries), then its result.
-    SELECT * INTO q FROM public.call_queue cq WHERE cq.call_id = provider_call_id FOR UPDATE;
-    SELECT * INTO h FROM public.user_call_history ch WHERE ch.call_id = provider_call_id FOR UPDATE;
-
-    IF h.id IS NOT NULL THEN
-        changed := (r ->> 'transcript' IS NOT NULL AND h.transcript IS DISTINCT FROM r ->> 'transcript')
-                OR (r ->> 'recording_url' IS NOT NULL AND h.recording_url IS DISTINCT FROM r ->> 'recording_url')
-                OR (r ->> 'summary' IS NOT NULL AND h.call_summary IS DISTINCT FROM r ->> 'summary')
-                OR seconds > coalesce(h.duration, 0);
-        IF changed THEN
-            added_minutes := dialer.billed_minutes_for(seconds) - dialer.billed_minutes_for(coalesce(h.duration, 0));
-            UPDATE public.user_call_history ch
-            SET transcript = coalesce(r ->> 'transcript', ch.transcript),
-                recording_url = coalesce(r ->> 'recording_url', ch.recording_url),
-                call_summary = coalesce(r ->> 'summary', ch.call_summary),
-                duration = greatest(coalesce(ch.duration, 0), seconds),
-                call_data = payload
-            WHERE ch.id = h.id;
-            IF added_minutes > 0 THEN
-                -- The call's period: its time while the queue row still holds
-                -- this attempt (q found by its call id), else when its first
-                -- result came.
-                PERFORM dialer.settle_usage(h.user_id, coalesce(q.scheduled_time, q.created_at, h.created_at),
-                                            0, added_minutes);
-            END IF;
-        END IF;
-        RETURN QUERY
-            SELECT h.call_queue_id, h.id, (SELECT cq.status FROM public.call_queue cq WHERE cq.id = h.call_queue_id),
-                   CASE WHEN changed THEN 'enriched' ELSE 'duplicate' END;
-        RETURN;
-    END IF;
-
-    IF q.id IS NULL THEN
-        RAISE EXCEPTION 'no call has provider call id %', provider_call_id
-            USING ERRCODE = 'PT404',
-                  HINT = 'A call gets its provider call id from mark_call_placed() before its result can be recorded.';
-    END IF;
-
-    -- The attempt as placed: a retry below clears its provider and number.
-    placed := q;
-    IF q.status = 'in-progress' THEN
-        IF r ->> 'status' = 'completed' THEN
-            UPDATE public.call_queue cq SET status = 'completed', last_error = NULL WHERE cq.id = q.id RETURNING * INTO q;
-        ELSIF r ->> 'status' = 'canceled' THEN
-            UPDATE public.call_queue cq SET status = 'canceled' WHERE cq.id = q.id RETURNING * INTO q;
-        ELSE
-            q := dialer.fail_attempt(q, coalesce(r ->> 'ended_reason', 'the call failed'), (r ->> 'retryable')::boolean);
-        END IF;
-    END IF;
-
-    INSERT INTO public.user_call_history AS ch
-        (user_id, call_queue_id, call_id, provider_id, assistant_id, phone_number_id, caller_number_id, voice_id,
-         transcript, status, duration, recording_url, call_summary, call_data)
-    SELECT q.user_id, q.id, provider_call_id, placed.provider_id, t.assistant_id, placed.provider_phone_number_id,
-           q.caller_number_id, coalesce(q.voice_id, t.voice_id),
-           r ->> 'transcript', r ->> 'status', seconds, r ->> 'recording_url', r ->> 'summary', payload
-    FROM (SELECT 1) one
-    LEFT JOIN public.call_templates t ON t.id = q.template_id
-    RETURNING * INTO h;
-
-    -- Billed to the period of the attempt as placed (a retry moves q on).
-    PERFORM dialer.settle_usage(q.user_id, coalesce(placed.scheduled_time, placed.created_at),
-                                CASE WHEN r ->> 'status' = 'completed' THEN 1 ELSE 0 END,
-                                dialer.billed_minutes_for(seconds));
-
-    RETURN QUERY SELECT q.id, h.id, q.status, 'recorded'::text;
-END
-$$;
-
----------------------------------------------------------------------------
--- The checks read rows as text (see above).
----------------------------------------------------------------------------
-CREATE OR REPLACE FUNCTION dialer.validate_queued_call() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path = ''
-AS $$
-DECLARE
-    result jsonb;
-BEGIN
-    IF NEW.status IS DISTINCT FROM 'queued'
-       OR (TG_OP = 'UPDATE' AND OLD.status IS DISTINCT FROM 'queued')
-       OR dialer.caller_is_superuser() THEN
-        RETURN NEW;
-    END IF;
-    result := dialer.check_queued_call(pg_catalog.to_jsonb(NEW)::text,
-                                       CASE WHEN TG_OP = 'UPDATE' THEN pg_catalog.to_jsonb(OLD)::text END);
-    IF result ? 'error' THEN
-        PERFORM dialer.raise_error(result -> 'error');
-    END IF;
-    RETURN pg_catalog.jsonb_populate_record(NEW, result -> 'ok');
-END
-$$;
-
-CREATE OR REPLACE FUNCTION dialer.validate_template() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path = ''
-AS $$
-BEGIN
-    PERFORM dialer.raise_error(dialer.check_template_params(NEW.params::text, NEW.params_order::text) -> 'error');
-    RETURN NEW;
-END
-$$;
-
----------------------------------------------------------------------------
--- cancel_call() is no SECURITY DEFINER any more (see above).
----------------------------------------------------------------------------
-CREATE OR REPLACE FUNCTION cancel_call(call_id uuid) RETURNS public.call_queue
-    LANGUAGE plpgsql VOLATILE
-    SET search_path = ''
-AS $$
-DECLARE
-    c public.call_queue;
-BEGIN
-    PERFORM dialer.raise_error(dialer.cancel_queued_call(cancel_call.call_id) -> 'error');
-    SELECT * INTO c FROM public.call_queue q WHERE q.id = cancel_call.call_id;
-    RETURN c;
-END
-$$;
 
 ---------------------------------------------------------------------------
 -- One definition of the billing period covering a time and of its usage
@@ -477,31 +434,6 @@ GRANT EXECUTE ON FUNCTION
     dialer.billing_period(uuid, timestamptz, boolean, boolean), dialer.period_usage(uuid, timestamptz)
 TO authenticated, service_role;
 
-CREATE OR REPLACE FUNCTION dialer.fail_attempt(c public.call_queue, reason text, retryable boolean)
-    RETURNS public.call_queue
-    LANGUAGE plpgsql VOLATILE
-    SET search_path = ''
-AS $$
-DECLARE
-    attempts integer := least(coalesce(c.retry_count, 0)::bigint + 1, 2147483647);
-    delay interval := dialer.retry_delay(attempts, retryable, pg_catalog.random());
-    result public.call_queue;
-BEGIN
-    IF delay IS NULL THEN
-        UPDATE public.call_queue q
-        SET status = 'failed', retry_count = attempts, last_error = reason
-        WHERE q.id = c.id RETURNING * INTO result;
-    ELSE
-        UPDATE public.call_queue q
-        SET status = 'queued', retry_count = attempts, last_error = reason,
-            scheduled_time = pg_catalog.now() + delay,
-            provider_id = NULL, provider_phone_number_id = NULL, claimed_at = NULL, call_id = NULL
-        WHERE q.id = c.id RETURNING * INTO result;
-    END IF;
-    RETURN result;
-END
-$$;
-
 ---------------------------------------------------------------------------
 -- The extension is registered in schema extensions, not public (Supabase's
 -- linter: extension_in_public); what it installs stays where it is. A fresh
@@ -525,10 +457,9 @@ WHERE classid = 'pg_catalog.pg_extension'::regclass
 UPDATE pg_catalog.pg_extension SET extnamespace = 'extensions'::regnamespace WHERE extname = 'pg_dialer';
 
 ---------------------------------------------------------------------------
--- compute_remaining_usage(), rollover_billing_periods() and
--- dialer.require_worker() are Rust now, with the same signatures (grants
--- stay); dialer.remaining() is the one definition of what is left of a
--- limit.
+-- compute_remaining_usage() and rollover_billing_periods() are Rust now,
+-- with the same signatures (grants stay); dialer.remaining() is the one
+-- definition of what is left of a limit.
 ---------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION "compute_remaining_usage"(
 	"user_id" uuid DEFAULT NULL, /* Option < Uuid > */
@@ -565,13 +496,6 @@ SET search_path TO pg_catalog
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'rollover_billing_periods_wrapper';
 
-CREATE OR REPLACE FUNCTION dialer."require_worker"(
-	"function_name" TEXT /* Option < & str > */
-) RETURNS void
-STABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'require_worker_wrapper';
-
 CREATE FUNCTION dialer."remaining"(
 	"limit" bigint, /* i64 */
 	"used" bigint, /* i64 */
@@ -585,8 +509,8 @@ REVOKE EXECUTE ON FUNCTION dialer.remaining(bigint, bigint, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION dialer.remaining(bigint, bigint, bigint) TO authenticated, service_role;
 
 ---------------------------------------------------------------------------
--- Usage settlement is Rust (src/settlement.rs): dialer.settle_usage() keeps
--- its signature and grants; the PL/pgSQL it called goes. Calls reserved in a
+-- Usage settlement is Rust (src/settlement.rs, called by record_call_result);
+-- the PL/pgSQL that did it goes. Calls reserved in a
 -- period are counted by dialer.reserved_calls_in(), plain SQL the planner
 -- inlines (the rollover counts for every subscription it opens a period for).
 ---------------------------------------------------------------------------
@@ -602,17 +526,6 @@ AS $$
 $$;
 REVOKE EXECUTE ON FUNCTION dialer.reserved_calls_in(uuid, timestamptz, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION dialer.reserved_calls_in(uuid, timestamptz, timestamptz) TO authenticated, service_role;
-
-CREATE OR REPLACE FUNCTION dialer."settle_usage"(
-	"user_id" uuid, /* Uuid */
-	"at" timestamp with time zone, /* TimestampWithTimeZone */
-	"calls" INT, /* i32 */
-	"minutes" INT /* i32 */
-) RETURNS void
-STRICT VOLATILE PARALLEL UNSAFE
-SET search_path TO pg_catalog
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'settle_usage_wrapper';
 
 DROP FUNCTION dialer.usage_row(uuid, timestamptz);
 DROP FUNCTION dialer.refresh_remaining(uuid);

@@ -2,26 +2,26 @@
 -- functions applications and dialing workers call, and their grants. The
 -- checks and routing themselves are Rust (src/queue.rs, src/routing.rs).
 
--- Raises an error that Rust returned as {"code", "message", "detail", "hint"}
--- (Rust raises only PostgreSQL's own SQLSTATEs; see src/errors.rs).
-CREATE FUNCTION dialer.raise_error(err jsonb) RETURNS void
-    LANGUAGE plpgsql VOLATILE
+-- The typed error boundary (src/errors.rs): a Rust function that can fail
+-- with one of PostgREST's PT codes returns the error beside its result, and
+-- its SQL shell hands both here: the error is raised, or the result returned.
+-- A PT code raised beneath a Rust frame would reach the client as XX000.
+CREATE FUNCTION dialer.raised(result anyelement, code text, message text, detail text, hint text)
+    RETURNS anyelement
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     SET search_path = ''
 AS $$
 BEGIN
-    IF err IS NULL OR pg_catalog.jsonb_typeof(err) = 'null' THEN
-        RETURN;
+    IF code IS NULL THEN
+        RETURN result;
+    ELSIF detail IS NOT NULL AND hint IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message, DETAIL = detail, HINT = hint;
+    ELSIF detail IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message, DETAIL = detail;
+    ELSIF hint IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message, HINT = hint;
     END IF;
-    IF err ->> 'detail' IS NOT NULL AND err ->> 'hint' IS NOT NULL THEN
-        RAISE EXCEPTION USING ERRCODE = err ->> 'code', MESSAGE = err ->> 'message',
-                              DETAIL = err ->> 'detail', HINT = err ->> 'hint';
-    ELSIF err ->> 'detail' IS NOT NULL THEN
-        RAISE EXCEPTION USING ERRCODE = err ->> 'code', MESSAGE = err ->> 'message', DETAIL = err ->> 'detail';
-    ELSIF err ->> 'hint' IS NOT NULL THEN
-        RAISE EXCEPTION USING ERRCODE = err ->> 'code', MESSAGE = err ->> 'message', HINT = err ->> 'hint';
-    ELSE
-        RAISE EXCEPTION USING ERRCODE = err ->> 'code', MESSAGE = err ->> 'message';
-    END IF;
+    RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message;
 END
 $$;
 
@@ -38,44 +38,26 @@ REVOKE ALL ON dialer.user_locks FROM PUBLIC;
 ---------------------------------------------------------------------------
 -- Every queued call passes the same checks, whether it comes through
 -- enqueue_call() or a direct INSERT or UPDATE: recipient normalized to E.164,
--- template, variables, voice, caller number, subscription and quota.
--- Skipped for rows that are not (or were not) queued, which the worker moves,
--- and for a superuser (a DBA seeding data or restoring a dump).
+-- template, variables, voice, caller number, subscription and quota
+-- (dialer.check_queued_call(), src/queue.rs; this shell raises its errors).
+-- Skipped for rows that are not (or were not) queued, which the worker
+-- moves, and for a superuser (a DBA seeding data or restoring a dump).
 ---------------------------------------------------------------------------
 CREATE FUNCTION dialer.validate_queued_call() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = ''
 AS $$
-DECLARE
-    result jsonb;
 BEGIN
-    IF NEW.status IS DISTINCT FROM 'queued'
-       OR (TG_OP = 'UPDATE' AND OLD.status IS DISTINCT FROM 'queued')
-       OR dialer.caller_is_superuser() THEN
-        RETURN NEW;
-    END IF;
-    result := dialer.check_queued_call(pg_catalog.to_jsonb(NEW)::text,
-                                       CASE WHEN TG_OP = 'UPDATE' THEN pg_catalog.to_jsonb(OLD)::text END);
-    IF result ? 'error' THEN
-        PERFORM dialer.raise_error(result -> 'error');
-    END IF;
-    RETURN pg_catalog.jsonb_populate_record(NEW, result -> 'ok');
-END
-$$;
-
-CREATE TRIGGER validate_queued_call BEFORE INSERT OR UPDATE ON call_queue
-    FOR EACH ROW EXECUTE FUNCTION dialer.validate_queued_call();
-
-CREATE FUNCTION dialer.validate_template() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path = ''
-AS $$
-BEGIN
-    PERFORM dialer.raise_error(dialer.check_template_params(NEW.params::text, NEW.params_order::text) -> 'error');
+    NEW := (SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
+            FROM dialer.check_queued_call(NEW, OLD) AS o);
     RETURN NEW;
 END
 $$;
 
+CREATE TRIGGER validate_queued_call BEFORE INSERT OR UPDATE ON call_queue
+    FOR EACH ROW WHEN (NEW.status = 'queued') EXECUTE FUNCTION dialer.validate_queued_call();
+
+-- A template's params and params_order (src/queue.rs).
 CREATE TRIGGER validate_template BEFORE INSERT OR UPDATE OF params, params_order ON call_templates
     FOR EACH ROW EXECUTE FUNCTION dialer.validate_template();
 
@@ -135,132 +117,38 @@ END
 $$;
 
 ---------------------------------------------------------------------------
--- cancel_call: the owner (or an admin, or service_role) cancels a queued call.
--- The work is Rust (dialer.cancel_queued_call, src/queue.rs), which checks
--- ownership; this shell raises its PT404/PT409 and returns the row.
+-- Shells of the API functions whose work is Rust and that can fail with a
+-- PT code (see dialer.raised()): each calls its Rust function and raises
+-- the error it returned, or returns its result, and does nothing else.
+-- cancel_call (src/queue.rs): the owner (or an admin, or service_role)
+-- cancels a queued call. mark_call_placed and mark_call_failed
+-- (src/calls.rs), for the worker: a call in progress gets the provider's
+-- call id, or counts a failed attempt. rescue_stale_calls() is Rust alone.
 ---------------------------------------------------------------------------
 CREATE FUNCTION cancel_call(call_id uuid) RETURNS public.call_queue
-    LANGUAGE plpgsql VOLATILE
+    LANGUAGE sql VOLATILE
     SET search_path = ''
 AS $$
-DECLARE
-    c public.call_queue;
-BEGIN
-    PERFORM dialer.raise_error(dialer.cancel_queued_call(cancel_call.call_id) -> 'error');
-    SELECT * INTO c FROM public.call_queue q WHERE q.id = cancel_call.call_id;
-    RETURN c;
-END
-$$;
-
----------------------------------------------------------------------------
--- After a worker tried to place a call: mark_call_placed() records the
--- provider's call id; mark_call_failed() counts the attempt and queues the
--- call again after a backoff (core/src/retry.rs), or ends it as failed.
----------------------------------------------------------------------------
-
--- A call that is in progress, locked; PT404 or PT409 otherwise.
-CREATE FUNCTION dialer.lock_in_progress_call(call_queue_id uuid) RETURNS public.call_queue
-    LANGUAGE plpgsql VOLATILE
-    SET search_path = ''
-AS $$
-DECLARE
-    c public.call_queue;
-BEGIN
-    SELECT * INTO c FROM public.call_queue q WHERE q.id = lock_in_progress_call.call_queue_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'call % not found', call_queue_id USING ERRCODE = 'PT404';
-    END IF;
-    IF c.status <> 'in-progress' THEN
-        RAISE EXCEPTION 'call % is %, not in-progress', c.id, c.status USING ERRCODE = 'PT409';
-    END IF;
-    RETURN c;
-END
-$$;
-
--- One failed attempt of a call: queue it again after the backoff, or end it.
-CREATE FUNCTION dialer.fail_attempt(c public.call_queue, reason text, retryable boolean)
-    RETURNS public.call_queue
-    LANGUAGE plpgsql VOLATILE
-    SET search_path = ''
-AS $$
-DECLARE
-    attempts integer := least(coalesce(c.retry_count, 0)::bigint + 1, 2147483647);
-    delay interval := dialer.retry_delay(attempts, retryable, pg_catalog.random());
-    result public.call_queue;
-BEGIN
-    IF delay IS NULL THEN
-        UPDATE public.call_queue q
-        SET status = 'failed', retry_count = attempts, last_error = reason
-        WHERE q.id = c.id RETURNING * INTO result;
-    ELSE
-        UPDATE public.call_queue q
-        SET status = 'queued', retry_count = attempts, last_error = reason,
-            scheduled_time = pg_catalog.now() + delay,
-            provider_id = NULL, provider_phone_number_id = NULL, claimed_at = NULL, call_id = NULL
-        WHERE q.id = c.id RETURNING * INTO result;
-    END IF;
-    RETURN result;
-END
+    SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
+    FROM dialer.cancel_queued_call(cancel_call.call_id) AS o
 $$;
 
 CREATE FUNCTION mark_call_placed(call_queue_id uuid, provider_call_id text) RETURNS public.call_queue
-    LANGUAGE plpgsql VOLATILE
+    LANGUAGE sql VOLATILE
     SET search_path = ''
 AS $$
-DECLARE
-    c public.call_queue;
-BEGIN
-    PERFORM dialer.require_worker('mark_call_placed');
-    IF coalesce(pg_catalog.btrim(provider_call_id), '') = '' THEN
-        RAISE EXCEPTION 'provider_call_id is empty' USING ERRCODE = '22023';
-    END IF;
-    c := dialer.lock_in_progress_call(call_queue_id);
-    UPDATE public.call_queue q SET call_id = provider_call_id WHERE q.id = c.id RETURNING * INTO c;
-    RETURN c;
-END
+    SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
+    FROM dialer.place_call(mark_call_placed.call_queue_id, mark_call_placed.provider_call_id) AS o
 $$;
 
 CREATE FUNCTION mark_call_failed(call_queue_id uuid, error_message text, retryable boolean DEFAULT true)
     RETURNS public.call_queue
-    LANGUAGE plpgsql VOLATILE
+    LANGUAGE sql VOLATILE
     SET search_path = ''
 AS $$
-BEGIN
-    PERFORM dialer.require_worker('mark_call_failed');
-    IF coalesce(pg_catalog.btrim(error_message), '') = '' THEN
-        RAISE EXCEPTION 'error_message is empty' USING ERRCODE = '22023';
-    END IF;
-    RETURN dialer.fail_attempt(dialer.lock_in_progress_call(call_queue_id), error_message, retryable);
-END
-$$;
-
----------------------------------------------------------------------------
--- rescue_stale_calls: calls in progress for longer than older_than (default
--- pg_dialer.stale_call_timeout) without a result count a failed attempt:
--- queued again, or failed once their attempts are used up. older_than =>
--- '0 seconds' takes back every call in progress (after an outage).
----------------------------------------------------------------------------
-CREATE FUNCTION rescue_stale_calls(older_than interval DEFAULT NULL) RETURNS SETOF public.call_queue
-    LANGUAGE plpgsql VOLATILE
-    SET search_path = ''
-AS $$
-DECLARE
-    timeout interval := coalesce(older_than, dialer.stale_call_timeout());
-    c public.call_queue;
-BEGIN
-    PERFORM dialer.require_worker('rescue_stale_calls');
-    IF timeout < interval '0' THEN
-        RAISE EXCEPTION 'older_than must not be negative, not %', timeout USING ERRCODE = '22023';
-    END IF;
-    FOR c IN
-        SELECT * FROM public.call_queue q
-        WHERE q.status = 'in-progress' AND coalesce(q.claimed_at, q.updated_at) <= pg_catalog.now() - timeout
-        ORDER BY coalesce(q.claimed_at, q.updated_at)
-        FOR UPDATE SKIP LOCKED
-    LOOP
-        RETURN NEXT dialer.fail_attempt(c, pg_catalog.format('no result within %s of being claimed', timeout), true);
-    END LOOP;
-END
+    SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
+    FROM dialer.fail_call(mark_call_failed.call_queue_id, mark_call_failed.error_message,
+                          mark_call_failed.retryable) AS o
 $$;
 
 ---------------------------------------------------------------------------

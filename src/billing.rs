@@ -2,36 +2,12 @@
 //! `rollover_billing_periods` and usage settlement (core/src/results.rs,
 //! core/src/billing.rs), exposed to the SQL in sql/billing.sql.
 
-use crate::errors::to_result_json;
-use pg_dialer_core::billing::{billed_minutes, remaining, Interval, Subscription};
-use pg_dialer_core::error::DialerError;
-use pg_dialer_core::json;
-use pg_dialer_core::results::normalize;
+use pg_dialer_core::billing::{remaining, Interval, Subscription};
 use pgrx::prelude::*;
-use pgrx::JsonB;
 
 #[pg_schema]
 mod dialer {
     use super::*;
-
-    /// A provider's webhook body (as text, so that a body too deep, too large
-    /// or with numbers beyond a double is the caller's error, not a crash),
-    /// normalized: `{"ok": {...}}` or `{"error": ...}`.
-    #[pg_extern(immutable, parallel_safe)]
-    fn normalize_call_result(payload: Option<&str>) -> JsonB {
-        let payload = payload
-            .ok_or_else(|| {
-                DialerError::invalid(
-                    "payload is required: the webhook body, as the provider sent it",
-                )
-            })
-            .and_then(|text| json::parse("payload", text, json::MAX_PAYLOAD_BYTES));
-        to_result_json(
-            payload
-                .and_then(|p| normalize(&p))
-                .map(|webhook| webhook.to_json()),
-        )
-    }
 
     /// What is left of a plan's limit (core/src/billing.rs, `remaining`):
     /// the limit less used and reserved, never below zero; NULL (no limit)
@@ -39,12 +15,6 @@ mod dialer {
     #[pg_extern(immutable, strict, parallel_safe, name = "remaining")]
     fn plan_remaining(limit: i64, used: i64, reserved: i64) -> i64 {
         remaining(Some(limit), used, reserved).unwrap_or(0)
-    }
-
-    /// Minutes billed for a call of `seconds`: per started minute.
-    #[pg_extern(immutable, strict, parallel_safe)]
-    fn billed_minutes_for(seconds: i32) -> i32 {
-        billed_minutes(i64::from(seconds)) as i32
     }
 
     /// The one definition of the period of a subscription that covers `at`,
@@ -175,14 +145,6 @@ mod tests {
                 "294276-12-31 23:59:59"
             ),
             None
-        );
-    }
-
-    #[pg_test]
-    fn minutes_are_billed_per_started_minute() {
-        assert_eq!(
-            Spi::get_one::<i32>("SELECT dialer.billed_minutes_for(61)").unwrap(),
-            Some(2)
         );
     }
 }

@@ -38,8 +38,7 @@ pub fn caller_is_privileged() -> bool {
 }
 
 /// Refuses callers that are not the dialing worker (service_role, an admin):
-/// the one check of every worker function, in Rust and, through
-/// `dialer.require_worker()`, in SQL.
+/// the one check of every worker function.
 pub fn require_worker(function: &str) {
     if !caller_is_privileged() {
         crate::errors::raise(pg_dialer_core::error::DialerError::forbidden(format!(
@@ -188,13 +187,6 @@ pub mod dialer {
     #[pg_extern(stable, parallel_safe)]
     pub fn acting_for(user_id: Option<pgrx::Uuid>, action: Option<&str>) -> pgrx::Uuid {
         super::acting_for(user_id, action.unwrap_or("act"))
-    }
-
-    /// 42501 unless the caller is the dialing worker; for the worker
-    /// functions written in SQL.
-    #[pg_extern(stable, parallel_safe)]
-    pub fn require_worker(function_name: Option<&str>) {
-        super::require_worker(function_name.unwrap_or("this function"))
     }
 }
 

@@ -7,12 +7,14 @@ use pgrx::prelude::*;
 
 mod adopt;
 mod billing;
+mod calls;
 mod errors;
 mod identity;
 mod locks;
 mod numbers;
 mod plans;
 mod queue;
+mod results;
 mod rollover;
 mod routing;
 mod schema;
@@ -84,13 +86,14 @@ extension_sql_file!(
     name = "queue",
     requires = [
         "security",
-        identity::dialer::require_worker,
         identity::dialer::acting_for,
         queue::dialer::check_queued_call,
-        queue::dialer::check_template_params,
+        queue::dialer::validate_template,
         numbers::dialer::validate_user_phone_number,
-        queue::dialer::retry_delay,
-        queue::dialer::stale_call_timeout,
+        queue::dialer::cancel_queued_call,
+        calls::dialer::place_call,
+        calls::dialer::fail_call,
+        calls::rescue_stale_calls,
         identity::dialer::caller_is_superuser,
         routing::pick_provider_number,
         routing::claim_due_calls
@@ -103,11 +106,9 @@ extension_sql_file!(
     name = "billing",
     requires = [
         "queue",
-        billing::dialer::normalize_call_result,
-        billing::dialer::billed_minutes_for,
+        results::dialer::record_result,
         billing::dialer::subscription_period,
         billing::dialer::plan_remaining,
-        settlement::dialer::settle_usage,
         usage::compute_remaining_usage,
         rollover::rollover_billing_periods
     ]

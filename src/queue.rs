@@ -2,7 +2,8 @@
 //! through `enqueue_call()` or a direct INSERT or UPDATE of `call_queue`
 //! (trigger `validate_queued_call`, see sql/queue.sql).
 
-use crate::errors::{spi, to_result_json};
+use crate::calls::CallRow;
+use crate::errors::{outcome, raise, spi};
 use crate::identity::{caller_is_privileged, current_identity};
 use crate::plans;
 use crate::settings;
@@ -10,90 +11,95 @@ use pg_dialer_core::error::{quoted, DialerError, ErrorKind};
 use pg_dialer_core::json;
 use pg_dialer_core::params::TemplateParams;
 use pg_dialer_core::phone::parse_e164;
-use pg_dialer_core::retry::AfterFailure;
-use pgrx::datum::Interval;
+use pgrx::datum::TryFromDatumError;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use pgrx::JsonB;
-use serde_json::{Map, Value};
-
-fn seconds(secs: f64) -> Interval {
-    Interval::new(0, 0, (secs * 1e6).round() as i64)
-        .expect("a delay of at most a week fits an interval")
-}
+use pgrx::{AllocatedByPostgres, AllocatedByRust};
+use serde_json::Value;
 
 #[pg_schema]
 mod dialer {
     use super::*;
 
-    /// Checks a queued call (the row as `to_jsonb(NEW)::text`, and
-    /// `to_jsonb(OLD)::text` on UPDATE). Returns `{"ok": {column: value}}`
-    /// with the values to store (the normalized number, the default user and
-    /// time), or `{"error": ...}`. The rows come as text so that variables
-    /// too deep or too large are the caller's error, not a crash.
-    #[pg_extern(volatile, parallel_unsafe)]
-    fn check_queued_call(new_row: &str, old_row: Option<&str>) -> JsonB {
-        let parsed = json::parse("custom_variables", new_row, ROW_BYTES).and_then(|new| {
-            let old = old_row
-                .map(|o| json::parse("custom_variables", o, ROW_BYTES))
-                .transpose()?;
-            Ok((new, old))
-        });
-        to_result_json(
-            parsed
-                .and_then(|(new, old)| super::check(&new, old.as_ref()))
-                .map(Value::Object),
-        )
+    /// Trigger `validate_queued_call` (its SQL shell in sql/queue.sql):
+    /// checks a queued call, `new` (and `old` on UPDATE), and returns the row
+    /// to store, with the recipient in E.164 and the default user and time
+    /// filled in, or the error (22023, 42501, PT402, PT404) beside NULL.
+    /// Rows that are not (or were not) queued, which the worker moves, and a
+    /// superuser's (a DBA seeding data or restoring a dump) pass as they are
+    /// (the trigger fires only for rows that are queued).
+    #[pg_extern(volatile, parallel_unsafe, requires = ["tables"])]
+    // pgrx reads the SQL columns from the spelled-out type
+    #[allow(clippy::type_complexity)]
+    fn check_queued_call(
+        new: pgrx::composite_type!("public.call_queue"),
+        old: Option<pgrx::composite_type!("public.call_queue")>,
+    ) -> TableIterator<
+        'static,
+        (
+            name!(
+                call,
+                Option<pgrx::composite_type!('static, "public.call_queue")>
+            ),
+            name!(error_code, Option<String>),
+            name!(error_message, Option<String>),
+            name!(error_detail, Option<String>),
+            name!(error_hint, Option<String>),
+        ),
+    > {
+        outcome(super::check_row(new, old))
     }
 
-    /// Cancels a queued call for `cancel_call()`: the caller's own, or any
-    /// for an admin or service_role. Returns NULL, or `{"error": ...}` (PT404
-    /// for a call that is not there or not the caller's, PT409 for one that
-    /// is no longer queued). The update runs with the owner's privileges, as a
-    /// user's own update policy keeps a call queued.
-    #[pg_extern(volatile, strict, parallel_unsafe)]
+    /// `cancel_call()`: cancels a queued call, the caller's own, or any for
+    /// an admin or service_role; PT404 for a call that is not there or not
+    /// the caller's, PT409 for one that is no longer queued. The update runs
+    /// with the owner's privileges, as a user's own update policy keeps a
+    /// call queued.
+    #[pg_extern(volatile, parallel_unsafe, requires = ["tables"])]
     #[search_path(pg_catalog)]
-    fn cancel_queued_call(call_id: pgrx::Uuid) -> Option<JsonB> {
-        super::cancel(call_id)
-            .err()
-            .map(|err| to_result_json(Err(err)))
+    // pgrx reads the SQL columns from the spelled-out type
+    #[allow(clippy::type_complexity)]
+    fn cancel_queued_call(
+        call_id: Option<pgrx::Uuid>,
+    ) -> TableIterator<
+        'static,
+        (
+            name!(
+                call,
+                Option<pgrx::composite_type!('static, "public.call_queue")>
+            ),
+            name!(error_code, Option<String>),
+            name!(error_message, Option<String>),
+            name!(error_detail, Option<String>),
+            name!(error_hint, Option<String>),
+        ),
+    > {
+        outcome(super::cancel(call_id))
     }
 
-    /// The delay before a call's next attempt after `attempts_made` attempts,
-    /// or NULL when the call has had its last attempt (or the failure is not
-    /// retryable). `jitter` is a random number in [0, 1).
-    #[pg_extern(stable, parallel_safe)]
-    fn retry_delay(attempts_made: i32, retryable: bool, jitter: f64) -> Option<Interval> {
-        let attempts = u32::try_from(attempts_made).unwrap_or(0);
-        match settings::retry_policy().after_failure(attempts, retryable, jitter) {
-            AfterFailure::GiveUp => None,
-            AfterFailure::RetryAfter(secs) => Some(seconds(secs)),
+    /// Trigger `validate_template` on `call_templates`: `params` and
+    /// `params_order` describe the template's variables (core/src/params.rs);
+    /// 22023 naming what is wrong otherwise.
+    #[pg_trigger]
+    fn validate_template<'a>(
+        trigger: &'a PgTrigger<'a>,
+    ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, TryFromDatumError> {
+        let row = trigger
+            .new()
+            .expect("a BEFORE INSERT OR UPDATE row trigger has a new row");
+        let params = jsonb_column(&row, "params", json::MAX_FIELD_BYTES)?;
+        let order = jsonb_column(&row, "params_order", json::MAX_FIELD_BYTES)?;
+        if let Err(err) = TemplateParams::parse(params.as_ref(), order.as_ref()) {
+            raise(err);
         }
-    }
-
-    /// pg_dialer.stale_call_timeout as an interval.
-    #[pg_extern(stable, strict, parallel_safe)]
-    fn stale_call_timeout() -> Interval {
-        seconds(f64::from(settings::STALE_CALL_TIMEOUT.get()))
-    }
-
-    /// Checks a template's `params` and `params_order` (see core/src/params.rs),
-    /// as text. Returns NULL, or `{"error": ...}`.
-    #[pg_extern(immutable, parallel_safe)]
-    fn check_template_params(params: Option<&str>, params_order: Option<&str>) -> Option<JsonB> {
-        let parse = |field, text: Option<&str>| {
-            text.map(|t| json::parse(field, t, json::MAX_FIELD_BYTES))
-                .transpose()
-        };
-        parse("params", params)
-            .and_then(|params| Ok((params, parse("params_order", params_order)?)))
-            .and_then(|(params, order)| TemplateParams::parse(params.as_ref(), order.as_ref()))
-            .err()
-            .map(|err| to_result_json(Err(err)))
+        Ok(Some(row))
     }
 }
 
-fn cancel(call_id: pgrx::Uuid) -> Result<(), DialerError> {
+fn cancel(call_id: Option<pgrx::Uuid>) -> Result<CallRow, DialerError> {
+    let Some(call_id) = call_id else {
+        return Err(DialerError::not_found("call NULL not found"));
+    };
     let me = current_identity().user_id.map(|id| id.to_string());
     let privileged = caller_is_privileged();
     let found = spi(crate::identity::as_extension_owner(|| {
@@ -123,60 +129,183 @@ fn cancel(call_id: pgrx::Uuid) -> Result<(), DialerError> {
             ),
         ));
     }
-    spi(crate::identity::as_extension_owner(|| {
-        Spi::run_with_args(
-            "UPDATE public.call_queue SET status = 'canceled' WHERE id = $1",
+    Ok(spi(crate::identity::as_extension_owner(|| {
+        Spi::get_one_with_args::<CallRow>(
+            "UPDATE public.call_queue q SET status = 'canceled' WHERE id = $1 RETURNING q",
             &[call_id.into()],
         )
-    }));
-    Ok(())
+    }))
+    .expect("the canceled call"))
 }
 
-/// The largest `call_queue` row read: its variables and a little more.
-const ROW_BYTES: usize = json::MAX_FIELD_BYTES + 64 * 1024;
+/// A jsonb value as stored, not yet read: pgrx's own `JsonB` deserializes
+/// on conversion and cannot refuse a value too deep or too large.
+struct StoredJsonb(pg_sys::Datum);
+
+impl FromDatum for StoredJsonb {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _: pg_sys::Oid,
+    ) -> Option<Self> {
+        (!is_null).then_some(StoredJsonb(datum))
+    }
+}
+
+impl IntoDatum for StoredJsonb {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        Some(self.0)
+    }
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::JSONBOID
+    }
+}
+
+// SAFETY: the datum is kept as it is, as pg_sys::Datum's own implementation does
+unsafe impl pgrx::datum::UnboxDatum for StoredJsonb {
+    type As<'src> = StoredJsonb;
+    unsafe fn unbox<'src>(datum: pgrx::datum::Datum<'src>) -> Self::As<'src>
+    where
+        Self: 'src,
+    {
+        StoredJsonb(datum.sans_lifetime())
+    }
+}
+
+/// A jsonb column of a row, parsed within the limits of core/src/json.rs
+/// (so that a value too deep or too large is the writer's error, 22023, not
+/// a crash), read as its text.
+pub fn jsonb_column<A: pgrx::WhoAllocated>(
+    row: &PgHeapTuple<'_, A>,
+    column: &'static str,
+    max_bytes: usize,
+) -> Result<Option<Value>, TryFromDatumError> {
+    let Some(StoredJsonb(datum)) = row.get_by_name::<StoredJsonb>(column)? else {
+        return Ok(None);
+    };
+    // SAFETY: a jsonb datum of the row, not null
+    let text =
+        unsafe { pgrx::direct_function_call::<&std::ffi::CStr>(pg_sys::jsonb_out, &[Some(datum)]) }
+            .expect("jsonb_out returns text");
+    Ok(Some(
+        json::parse(column, &text.to_string_lossy(), max_bytes).unwrap_or_else(|err| raise(err)),
+    ))
+}
+
+/// The longest variables read at all; the checks then hold them to
+/// `json::MAX_FIELD_BYTES` as compact JSON (`check_template`).
+const VARIABLES_READ_BYTES: usize = json::MAX_FIELD_BYTES + 64 * 1024;
 /// The longest idempotency key accepted.
 const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 
-fn text<'a>(row: &'a Value, column: &str) -> Option<&'a str> {
-    row.get(column).and_then(Value::as_str)
+/// A queued call's columns that the checks read.
+struct QueuedCall {
+    id: Option<String>,
+    user_id: Option<pgrx::Uuid>,
+    recipient_number: Option<String>,
+    caller_number_id: Option<String>,
+    template_id: Option<String>,
+    voice_id: Option<String>,
+    scheduled_time: Option<TimestampWithTimeZone>,
+    custom_variables: Option<Value>,
+    idempotency_key: Option<String>,
 }
 
-fn check(new: &Value, old: Option<&Value>) -> Result<Map<String, Value>, DialerError> {
-    Spi::connect(|client| check_with(client, new, old))
+/// What the checks fill in or normalize.
+struct Patch {
+    recipient_number: String,
+    user_id: Option<pgrx::Uuid>,
+    scheduled_time: Option<TimestampWithTimeZone>,
+}
+
+fn read_call<A: pgrx::WhoAllocated>(
+    row: &PgHeapTuple<'_, A>,
+) -> Result<QueuedCall, TryFromDatumError> {
+    let id = |column| {
+        row.get_by_name::<pgrx::Uuid>(column)
+            .map(|id| id.map(|id| id.to_string()))
+    };
+    Ok(QueuedCall {
+        id: id("id")?,
+        user_id: row.get_by_name("user_id")?,
+        recipient_number: row.get_by_name("recipient_number")?,
+        caller_number_id: id("caller_number_id")?,
+        template_id: id("template_id")?,
+        voice_id: id("voice_id")?,
+        scheduled_time: row.get_by_name("scheduled_time")?,
+        custom_variables: jsonb_column(row, "custom_variables", VARIABLES_READ_BYTES)?,
+        idempotency_key: row.get_by_name("idempotency_key")?,
+    })
+}
+
+/// The checks of a queued call's row (see `check_queued_call`).
+fn check_row(
+    mut new: PgHeapTuple<'_, AllocatedByRust>,
+    old: Option<PgHeapTuple<'_, AllocatedByRust>>,
+) -> Result<CallRow, DialerError> {
+    let status = |row: &PgHeapTuple<'_, AllocatedByRust>| {
+        row.get_by_name::<String>("status")
+            .expect("call_queue has a status")
+    };
+    if status(&new).as_deref() != Some("queued")
+        || old
+            .as_ref()
+            .is_some_and(|old| status(old).as_deref() != Some("queued"))
+        || crate::identity::caller_is_superuser()
+    {
+        return Ok(returned(new));
+    }
+    let call = read_call(&new).expect("call_queue has the columns read");
+    let patch = Spi::connect(|client| check_with(client, &call, old.is_some()))?;
+    let set = |row: &mut PgHeapTuple<'_, AllocatedByRust>| -> Result<(), TryFromDatumError> {
+        row.set_by_name("recipient_number", patch.recipient_number.clone())?;
+        if let Some(user_id) = patch.user_id {
+            row.set_by_name("user_id", user_id)?;
+        }
+        if let Some(at) = patch.scheduled_time {
+            row.set_by_name("scheduled_time", at)?;
+        }
+        Ok(())
+    };
+    set(&mut new).expect("call_queue has the columns set");
+    Ok(returned(new))
+}
+
+/// An argument's row as the function's result.
+fn returned(row: PgHeapTuple<'_, AllocatedByRust>) -> CallRow {
+    let datum = row
+        .into_composite_datum()
+        .expect("a row is a composite datum");
+    // SAFETY: a composite datum just made, in the function's memory context
+    unsafe { PgHeapTuple::from_composite_datum(datum) }
 }
 
 fn check_with(
     client: &SpiClient<'_>,
-    new: &Value,
-    old: Option<&Value>,
-) -> Result<Map<String, Value>, DialerError> {
+    new: &QueuedCall,
+    is_update: bool,
+) -> Result<Patch, DialerError> {
     let privileged = caller_is_privileged();
-    let mut patch = Map::new();
-    let user_id = call_owner(new, privileged, &mut patch)?;
+    let (user_id, default_user) = call_owner(new, privileged)?;
     let user = user_id.as_str();
 
-    let recipient = text(new, "recipient_number")
+    let recipient = new
+        .recipient_number
+        .as_deref()
         .ok_or_else(|| DialerError::invalid("recipient_number is required"))?;
     let recipient = parse_e164("recipient_number", recipient)?;
-    patch.insert("recipient_number".into(), recipient.e164.clone().into());
 
-    let caller_number_id = text(new, "caller_number_id");
-    let template_id = text(new, "template_id");
-    let voice_id = text(new, "voice_id");
+    let caller_number_id = new.caller_number_id.as_deref();
+    let template_id = new.template_id.as_deref();
+    let voice_id = new.voice_id.as_deref();
     // The user's lock, taken before the account is read below: the quota
     // counts see what earlier holders of the lock committed.
     crate::locks::lock_user(user);
     let lookups = load_lookups(client, caller_number_id, template_id, voice_id);
 
-    let call_time = match text(new, "scheduled_time") {
-        Some(t) => t.to_owned(),
-        None => {
-            patch.insert("scheduled_time".into(), lookups.now.clone().into());
-            lookups.now.clone()
-        }
-    };
-    let key = idempotency_key(new, old)?;
-    let account = load_account(client, user, &call_time, text(new, "id"), key);
+    let call_time = new.scheduled_time.unwrap_or(lookups.now);
+    let key = idempotency_key(new, is_update)?;
+    let account = load_account(client, user, call_time, new.id.as_deref(), key);
 
     // Numbers that cost the caller extra: only where the plan or the DBA
     // allows their kind.
@@ -193,7 +322,7 @@ fn check_with(
         &lookups,
         template_id,
         user,
-        new.get("custom_variables"),
+        new.custom_variables.as_ref(),
         &mut providers,
     )?;
     check_voice(&lookups, voice_id, &mut providers)?;
@@ -211,29 +340,26 @@ fn check_with(
         .as_deref()
         .filter(|_| lookups.voice_premium);
     check_account(&account, premium_voice)?;
-    Ok(patch)
+    Ok(Patch {
+        recipient_number: recipient.e164,
+        user_id: default_user,
+        scheduled_time: new.scheduled_time.is_none().then_some(lookups.now),
+    })
 }
 
-/// The user the call is queued for (core/src/claims.rs, `acting_for`),
-/// written into the row when it names none.
+/// The user the call is queued for (core/src/claims.rs, `acting_for`), and
+/// that user again when the row names none (to be written into it).
 fn call_owner(
-    new: &Value,
+    new: &QueuedCall,
     privileged: bool,
-    patch: &mut Map<String, Value>,
-) -> Result<String, DialerError> {
-    let target = text(new, "user_id")
-        .map(|id| {
-            uuid::Uuid::parse_str(id)
-                .map_err(|_| DialerError::invalid(format!("user_id {id:?} is not a UUID")))
-        })
-        .transpose()?;
+) -> Result<(String, Option<pgrx::Uuid>), DialerError> {
+    let target = new.user_id.map(|id| uuid::Uuid::from_bytes(*id.as_bytes()));
     let me = current_identity().user_id;
-    let user_id =
-        pg_dialer_core::claims::acting_for(me, privileged, target, "queue calls")?.to_string();
-    if target.is_none() {
-        patch.insert("user_id".into(), user_id.clone().into());
-    }
-    Ok(user_id)
+    let user_id = pg_dialer_core::claims::acting_for(me, privileged, target, "queue calls")?;
+    let default_user = target
+        .is_none()
+        .then(|| pgrx::Uuid::from_bytes(*user_id.as_bytes()));
+    Ok((user_id.to_string(), default_user))
 }
 
 /// The call's caller number, template and voice (`LOOKUPS`), with the
@@ -253,7 +379,7 @@ fn load_lookups(
             &[caller_number_id.into(), template_id.into(), voice_id.into()],
             |r| {
                 Ok(Lookups {
-                    now: r.get::<String>(1)?.unwrap_or_default(),
+                    now: r.get(1)?.expect("now() is a time"),
                     caller_owner: r.get(2)?,
                     caller_provider: r.get(3)?,
                     caller_active: r.get::<bool>(4)?.unwrap_or(false),
@@ -277,11 +403,9 @@ fn load_lookups(
 
 /// The idempotency key the account query looks for (a new call's only),
 /// after checking its length on every write.
-fn idempotency_key<'a>(
-    new: &'a Value,
-    old: Option<&Value>,
-) -> Result<Option<&'a str>, DialerError> {
-    if let Some(key) = text(new, "idempotency_key") {
+fn idempotency_key(new: &QueuedCall, is_update: bool) -> Result<Option<&str>, DialerError> {
+    let key = new.idempotency_key.as_deref();
+    if let Some(key) = key {
         if key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS {
             return Err(DialerError::invalid(format!(
                 "idempotency_key is {} characters long; at most {MAX_IDEMPOTENCY_KEY_CHARS} are accepted",
@@ -289,11 +413,7 @@ fn idempotency_key<'a>(
             )));
         }
     }
-    Ok(if old.is_none() {
-        text(new, "idempotency_key")
-    } else {
-        None
-    })
+    Ok(if is_update { None } else { key })
 }
 
 /// The user's plan, period, usage and reservations at the call's time
@@ -301,7 +421,7 @@ fn idempotency_key<'a>(
 fn load_account(
     client: &SpiClient<'_>,
     user: &str,
-    call_time: &str,
+    call_time: TimestampWithTimeZone,
     call_id: Option<&str>,
     key: Option<&str>,
 ) -> Account {
@@ -423,7 +543,7 @@ fn check_voice<'a>(
 /// The call's caller number, template and voice (the call's voice, else
 /// the template's), in one statement.
 const LOOKUPS: &str = "
-    SELECT now()::text,
+    SELECT now(),
            cn.user_id::text, cn.provider_id::text, coalesce(cn.is_active, false),
            t.name, coalesce(t.is_public, false), t.created_by::text, t.provider_id::text, t.params::text, t.params_order::text,
            v.id::text, coalesce(v.is_active, false), coalesce(v.is_premium, false), v.provider_id::text,
@@ -462,7 +582,7 @@ const ACCOUNT: &str = "
           AND q.id IS DISTINCT FROM $3::uuid) AS r ON true";
 
 struct Lookups {
-    now: String,
+    now: TimestampWithTimeZone,
     caller_owner: Option<String>,
     caller_provider: Option<String>,
     caller_active: bool,
@@ -554,48 +674,4 @@ fn check_account(account: &Account, premium_voice: Option<&str>) -> Result<(), D
         }
     }
     Ok(())
-}
-
-#[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
-mod tests {
-    use pgrx::prelude::*;
-
-    fn delay(attempts: i32, retryable: bool, jitter: f64) -> Option<String> {
-        Spi::get_one_with_args::<String>(
-            "SELECT extract(epoch FROM dialer.retry_delay($1, $2, $3))::text",
-            &[attempts.into(), retryable.into(), jitter.into()],
-        )
-        .unwrap()
-    }
-
-    #[pg_test]
-    fn retry_delay_follows_the_settings() {
-        assert_eq!(delay(1, true, 0.0).as_deref(), Some("30.000000"));
-        assert_eq!(delay(2, true, 0.0).as_deref(), Some("60.000000"));
-        assert_eq!(delay(3, true, 0.0), None, "three attempts by default");
-        assert_eq!(delay(1, false, 0.0), None, "not retryable");
-        Spi::run("SET LOCAL pg_dialer.max_attempts = 5").unwrap();
-        Spi::run("SET LOCAL pg_dialer.retry_base_delay = '10s'").unwrap();
-        assert_eq!(delay(3, true, 0.0).as_deref(), Some("20.000000"));
-    }
-
-    #[pg_test]
-    fn template_params_are_checked() {
-        assert_eq!(
-            Spi::get_one::<bool>(
-                "SELECT dialer.check_template_params('{\"a\": {\"type\": \"string\"}}', NULL) IS NULL"
-            )
-            .unwrap(),
-            Some(true)
-        );
-        assert_eq!(
-            Spi::get_one::<String>(
-                "SELECT dialer.check_template_params('{\"a\": {\"type\": \"uuid\"}}', NULL) -> 'error' ->> 'code'"
-            )
-            .unwrap()
-            .as_deref(),
-            Some("22023")
-        );
-    }
 }

@@ -3,9 +3,9 @@
 //! sql/billing.sql), made when missing, under the user's lock
 //! (src/locks.rs); the row's remaining figures are then counted again
 //! (core/src/billing.rs, `remaining`, through dialer.remaining()).
-//! record_call_result() settles every result through `dialer.settle_usage()`.
+//! record_call_result() (src/results.rs) settles every result through
+//! [`settle_locked`].
 
-use crate::errors::spi;
 use crate::plans;
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiError};
@@ -174,19 +174,16 @@ fn settle(
     Ok(())
 }
 
-#[pg_schema]
-mod dialer {
-    use super::*;
-
-    /// Bills `calls` and `minutes` of a call of `user_id` at `at` to the
-    /// usage row of its period (see the module), under the user's lock.
-    /// Runs with the caller's privileges.
-    #[pg_extern(volatile, strict, parallel_unsafe)]
-    #[search_path(pg_catalog)]
-    fn settle_usage(user_id: Uuid, at: TimestampWithTimeZone, calls: i32, minutes: i32) {
-        crate::locks::lock_user(&user_id.to_string());
-        spi(Spi::connect(|client| {
-            settle(client, user_id, at, calls, minutes)
-        }));
-    }
+/// Bills `calls` and `minutes` of a call of `user_id` at `at` to the usage
+/// row of its period (see the module), under the user's lock. Runs with the
+/// caller's privileges.
+pub fn settle_locked(
+    client: &SpiClient<'_>,
+    user_id: Uuid,
+    at: TimestampWithTimeZone,
+    calls: i32,
+    minutes: i32,
+) -> Result<(), SpiError> {
+    crate::locks::lock_user(&user_id.to_string());
+    settle(client, user_id, at, calls, minutes)
 }

@@ -38,7 +38,7 @@ check "malformed JWT claims, read in Rust" \
 check "an error raised from Rust (as the owner)" \
     "SELECT dialer.record_schema_baseline()" 55000
 check "an error of PostgreSQL beneath a Rust frame (SPI)" \
-    "SELECT dialer.check_queued_call('{\"user_id\": \"a11ce000-0000-4000-8000-000000000001\", \"recipient_number\": \"+14155550100\", \"scheduled_time\": \"not a time\"}', NULL)" 22007
+    "SELECT * FROM rescue_stale_calls('300000 years')" 22008
 check "invalid input to a Rust function" \
     "SELECT * FROM claim_due_calls(0)" 22023
 echo "1..$n"

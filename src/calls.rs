@@ -1,0 +1,282 @@
+//! A call after its claim, for the dialing worker: `mark_call_placed()`
+//! records the provider's call id, `mark_call_failed()` counts a failed
+//! attempt, `rescue_stale_calls()` counts one for calls left in progress. A
+//! failed attempt queues the call again after a backoff (core/src/retry.rs)
+//! or ends it as failed.
+//!
+//! `mark_call_placed` and `mark_call_failed` answer PT404/PT409 through the
+//! typed boundary of src/errors.rs; their SQL shells are in sql/queue.sql.
+
+use crate::errors::{outcome, spi};
+use crate::identity::require_worker;
+use crate::plans;
+use crate::settings;
+use pg_dialer_core::error::{DialerError, ErrorKind};
+use pg_dialer_core::retry::AfterFailure;
+use pgrx::datum::Interval;
+use pgrx::prelude::*;
+use pgrx::spi::{SpiClient, SpiError};
+use pgrx::Uuid;
+
+/// A row of `public.call_queue`, as the API returns it. (The functions'
+/// signatures spell it out: pgrx reads the SQL type from the macro there.)
+pub type CallRow = pgrx::composite_type!('static, "public.call_queue");
+
+/// A call in progress, locked: its attempts so far. PT404 when there is no
+/// such call, PT409 when it is not in progress.
+const LOCK_IN_PROGRESS: &str = "
+    SELECT q.status, q.retry_count FROM public.call_queue q WHERE q.id = $1 FOR UPDATE";
+
+const SET_CALL_ID: &str = "
+    UPDATE public.call_queue q SET call_id = $2 WHERE q.id = $1 RETURNING q";
+
+const END_FAILED: &str = "
+    UPDATE public.call_queue q SET status = 'failed', retry_count = $2, last_error = $3
+    WHERE q.id = $1 RETURNING q";
+
+const QUEUE_AGAIN: &str = "
+    UPDATE public.call_queue q
+    SET status = 'queued', retry_count = $2, last_error = $3, scheduled_time = now() + $4,
+        provider_id = NULL, provider_phone_number_id = NULL, claimed_at = NULL, call_id = NULL
+    WHERE q.id = $1 RETURNING q";
+
+/// Calls in progress since `$1` or earlier, oldest first; those another
+/// transaction holds are left to it.
+const STALE: &str = "
+    SELECT q.id, q.retry_count FROM public.call_queue q
+    WHERE q.status = 'in-progress' AND coalesce(q.claimed_at, q.updated_at) <= now() - $1
+    ORDER BY coalesce(q.claimed_at, q.updated_at)
+    FOR UPDATE SKIP LOCKED";
+
+/// The attempts a call has had so far, if it is in progress (locked).
+fn lock_in_progress(
+    client: &SpiClient<'_>,
+    id: Option<Uuid>,
+) -> Result<Result<i32, DialerError>, SpiError> {
+    let Some(id) = id else {
+        return Ok(Err(DialerError::not_found("call NULL not found")));
+    };
+    let found = plans::first(client, LOCK_IN_PROGRESS, &[id.into()], |row| {
+        Ok((row.get::<String>(1)?, row.get::<i32>(2)?))
+    })?;
+    Ok(match found {
+        None => Err(DialerError::not_found(format!("call {id} not found"))),
+        Some((Some(status), attempts)) if status == "in-progress" => Ok(attempts.unwrap_or(0)),
+        Some((status, _)) => Err(DialerError::new(
+            ErrorKind::Conflict,
+            format!(
+                "call {id} is {}, not in-progress",
+                status.unwrap_or_default()
+            ),
+        )),
+    })
+}
+
+fn seconds(secs: f64) -> Interval {
+    Interval::new(0, 0, (secs * 1e6).round() as i64)
+        .expect("a delay of at most a week fits an interval")
+}
+
+/// pg_dialer.stale_call_timeout as an interval.
+fn stale_call_timeout() -> Interval {
+    seconds(f64::from(settings::STALE_CALL_TIMEOUT.get()))
+}
+
+/// The delay in seconds before a call's next attempt after `attempts`
+/// attempts, or `None` when the call has had its last attempt (or the
+/// failure is not retryable). `jitter` is a random number in [0, 1).
+fn retry_delay(attempts: i32, retryable: bool, jitter: f64) -> Option<f64> {
+    let attempts = u32::try_from(attempts).unwrap_or(0);
+    match settings::retry_policy().after_failure(attempts, retryable, jitter) {
+        AfterFailure::GiveUp => None,
+        AfterFailure::RetryAfter(secs) => Some(secs),
+    }
+}
+
+/// A random number in [0, 1), from the backend's generator (as `random()`).
+fn jitter() -> f64 {
+    // SAFETY: the backend's global generator, seeded at backend start
+    unsafe { pg_sys::pg_prng_double(&raw mut pg_sys::pg_global_prng_state) }
+}
+
+/// One failed attempt of call `id` (locked, in progress, `attempts` made
+/// before): queued again after the backoff, or failed for good.
+pub fn fail_attempt(
+    client: &SpiClient<'_>,
+    id: Uuid,
+    attempts: i32,
+    reason: &str,
+    retryable: bool,
+) -> Result<CallRow, SpiError> {
+    let attempts = attempts.max(0).saturating_add(1);
+    let rows = match retry_delay(attempts, retryable, jitter()) {
+        None => plans::query(
+            client,
+            END_FAILED,
+            &[id.into(), attempts.into(), reason.into()],
+        )?,
+        Some(secs) => plans::query(
+            client,
+            QUEUE_AGAIN,
+            &[
+                id.into(),
+                attempts.into(),
+                reason.into(),
+                seconds(secs).into(),
+            ],
+        )?,
+    };
+    returned_row(rows)
+}
+
+fn returned_row(mut rows: pgrx::spi::SpiTupleTable<'_>) -> Result<CallRow, SpiError> {
+    let row = rows.next().ok_or(SpiError::InvalidPosition)?;
+    row.get::<CallRow>(1)?.ok_or(SpiError::InvalidPosition)
+}
+
+fn not_empty(name: &str, value: Option<&str>) -> String {
+    match value.map(str::trim) {
+        Some(v) if !v.is_empty() => value.unwrap_or_default().to_string(),
+        _ => crate::errors::raise(DialerError::invalid(format!("{name} is empty"))),
+    }
+}
+
+#[pg_schema]
+mod dialer {
+    use super::*;
+
+    /// `mark_call_placed()`: the provider's call id of a call in progress.
+    #[pg_extern(volatile, parallel_unsafe, requires = ["tables"])]
+    #[search_path(pg_catalog)]
+    // pgrx reads the SQL columns from the spelled-out type
+    #[allow(clippy::type_complexity)]
+    fn place_call(
+        call_queue_id: Option<Uuid>,
+        provider_call_id: Option<&str>,
+    ) -> TableIterator<
+        'static,
+        (
+            name!(
+                call,
+                Option<pgrx::composite_type!('static, "public.call_queue")>
+            ),
+            name!(error_code, Option<String>),
+            name!(error_message, Option<String>),
+            name!(error_detail, Option<String>),
+            name!(error_hint, Option<String>),
+        ),
+    > {
+        require_worker("mark_call_placed");
+        let provider_call_id = not_empty("provider_call_id", provider_call_id);
+        outcome(spi(Spi::connect_mut(|client| {
+            match lock_in_progress(client, call_queue_id)? {
+                Err(err) => Ok(Err(err)),
+                Ok(_) => {
+                    let rows = plans::query(
+                        client,
+                        SET_CALL_ID,
+                        &[call_queue_id.into(), provider_call_id.as_str().into()],
+                    )?;
+                    returned_row(rows).map(Ok)
+                }
+            }
+        })))
+    }
+
+    /// `mark_call_failed()`: a failed attempt of a call in progress.
+    #[pg_extern(volatile, parallel_unsafe, requires = ["tables"])]
+    #[search_path(pg_catalog)]
+    // pgrx reads the SQL columns from the spelled-out type
+    #[allow(clippy::type_complexity)]
+    fn fail_call(
+        call_queue_id: Option<Uuid>,
+        error_message: Option<&str>,
+        retryable: Option<bool>,
+    ) -> TableIterator<
+        'static,
+        (
+            name!(
+                call,
+                Option<pgrx::composite_type!('static, "public.call_queue")>
+            ),
+            name!(error_code, Option<String>),
+            name!(error_message, Option<String>),
+            name!(error_detail, Option<String>),
+            name!(error_hint, Option<String>),
+        ),
+    > {
+        require_worker("mark_call_failed");
+        let reason = not_empty("error_message", error_message);
+        outcome(spi(Spi::connect_mut(|client| {
+            match lock_in_progress(client, call_queue_id)? {
+                Err(err) => Ok(Err(err)),
+                Ok(attempts) => fail_attempt(
+                    client,
+                    call_queue_id.expect("a locked call has an id"),
+                    attempts,
+                    &reason,
+                    retryable.unwrap_or(true),
+                )
+                .map(Ok),
+            }
+        })))
+    }
+}
+
+/// rescue_stale_calls: calls in progress for longer than `older_than`
+/// (default pg_dialer.stale_call_timeout) without a result count a failed
+/// attempt: queued again, or failed once their attempts are used up.
+/// `older_than => '0 seconds'` takes back every call in progress (after an
+/// outage).
+#[pg_extern(volatile, parallel_unsafe, requires = ["tables"])]
+#[search_path(pg_catalog)]
+fn rescue_stale_calls(
+    older_than: default!(Option<Interval>, "NULL"),
+) -> SetOfIterator<'static, pgrx::composite_type!('static, "public.call_queue")> {
+    require_worker("rescue_stale_calls");
+    let timeout = older_than.unwrap_or_else(stale_call_timeout);
+    let (text, negative) = spi(Spi::get_two_with_args::<String, bool>(
+        "SELECT $1::text, $1 < interval '0'",
+        &[timeout.into()],
+    ));
+    let text = text.unwrap_or_default();
+    if negative == Some(true) {
+        crate::errors::raise(DialerError::invalid(format!(
+            "older_than must not be negative, not {text}"
+        )));
+    }
+    let reason = format!("no result within {text} of being claimed");
+    let rescued = spi(Spi::connect_mut(|client| {
+        let stale: Vec<(Uuid, i32)> = plans::query(client, STALE, &[timeout.into()])?
+            .map(|row| {
+                Ok((
+                    row.get::<Uuid>(1)?.expect("an id"),
+                    row.get::<i32>(2)?.unwrap_or(0),
+                ))
+            })
+            .collect::<Result<_, SpiError>>()?;
+        stale
+            .into_iter()
+            .map(|(id, attempts)| fail_attempt(client, id, attempts, &reason, true))
+            .collect::<Result<Vec<_>, SpiError>>()
+    }));
+    SetOfIterator::new(rescued)
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn retry_delay_follows_the_settings() {
+        let delay = super::retry_delay;
+        assert_eq!(delay(1, true, 0.0), Some(30.0));
+        assert_eq!(delay(2, true, 0.0), Some(60.0));
+        assert_eq!(delay(3, true, 0.0), None, "three attempts by default");
+        assert_eq!(delay(1, false, 0.0), None, "not retryable");
+        Spi::run("SET LOCAL pg_dialer.max_attempts = 5").unwrap();
+        Spi::run("SET LOCAL pg_dialer.retry_base_delay = '10s'").unwrap();
+        assert_eq!(delay(3, true, 0.0), Some(20.0));
+    }
+}

@@ -1,0 +1,103 @@
+-- The typed error boundary (src/errors.rs): a PT code is never raised
+-- beneath a Rust frame, where pgrx would turn it into XX000 (HTTP 500). Rust
+-- returns such an error beside its result; the SQL shells raise it through
+-- dialer.raised(), and nothing else raises one. Checked in the catalog and
+-- on every path that answers with a PT code, including the trigger fired by
+-- Rust's own writes.
+BEGIN;
+\ir ../fixtures/rls.sql
+SELECT * FROM no_plan();
+
+CREATE TEMP VIEW dialer_sql_functions AS
+SELECT p.oid::regprocedure::text AS fn, l.lanname, p.prosrc
+FROM pg_proc p
+JOIN pg_language l ON l.oid = p.prolang
+JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_dialer'
+WHERE l.lanname IN ('plpgsql', 'sql');
+
+---------------------------------------------------------------- the catalog
+SELECT is((SELECT array_agg(fn ORDER BY fn) FROM dialer_sql_functions
+           WHERE prosrc ~ 'PT[0-9]{3}' OR prosrc ~* 'ERRCODE\s*=\s*[a-z_]'),
+          ARRAY['dialer.raised(anyelement,text,text,text,text)'],
+          'no SQL or PL/pgSQL function of pg_dialer raises a PT code, or a code it was given, but dialer.raised()');
+
+SELECT is((SELECT array_agg(fn ORDER BY fn) FROM dialer_sql_functions WHERE prosrc LIKE '%dialer.raised(%'),
+          ARRAY['cancel_call(uuid)', 'dialer.validate_queued_call()', 'mark_call_failed(uuid,text,boolean)',
+                'mark_call_placed(uuid,text)', 'record_call_result(jsonb)'],
+          'the shells that raise what Rust returns');
+
+SELECT is((SELECT array_agg(fn ORDER BY fn) FROM dialer_sql_functions
+           WHERE prosrc LIKE '%dialer.raised(%'
+             AND NOT (prosrc ~ '^\s*(NEW := \()?SELECT [^;]*dialer\.raised\(o\.[a-z_]+, o\.error_code, o\.error_message, o\.error_detail, o\.error_hint\)\s+FROM dialer\.[a-z_]+\([^;]*\) AS o\)?;?\s*(RETURN NEW;)?\s*$'
+                      OR prosrc ~ '^\s*BEGIN\s+NEW := \(SELECT dialer\.raised\(o\.call, o\.error_code, o\.error_message, o\.error_detail, o\.error_hint\)\s+FROM dialer\.check_queued_call\(NEW, OLD\) AS o\);\s+RETURN NEW;\s+END\s*$')),
+          NULL,
+          'each shell only calls its Rust function and hands the row to dialer.raised(): no query, no branch');
+
+SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text)
+           FROM pg_proc p
+           JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+           JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_dialer'
+           WHERE 'error_code' = ANY (p.proargnames)),
+          ARRAY['dialer.cancel_queued_call(uuid)', 'dialer.check_queued_call(call_queue,call_queue)',
+                'dialer.fail_call(uuid,text,boolean)', 'dialer.place_call(uuid,text)', 'dialer.record_result(text)'],
+          'the Rust functions that return a PT error as a value: each has its shell above');
+
+-------------------------------------------- every PT path reaches the client
+SELECT tests.as_service();
+SELECT throws_ok($$SELECT mark_call_placed('99999999-9999-4999-8999-0000000000ff', 'x')$$, 'PT404',
+                 'call 99999999-9999-4999-8999-0000000000ff not found', 'mark_call_placed: PT404');
+SELECT throws_ok($$SELECT mark_call_placed('99999999-9999-4999-8999-000000000001', 'x')$$, 'PT409',
+                 'call 99999999-9999-4999-8999-000000000001 is queued, not in-progress', 'mark_call_placed: PT409');
+SELECT throws_ok($$SELECT mark_call_failed('99999999-9999-4999-8999-0000000000ff', 'x')$$, 'PT404',
+                 'call 99999999-9999-4999-8999-0000000000ff not found', 'mark_call_failed: PT404');
+SELECT throws_ok($$SELECT mark_call_failed('99999999-9999-4999-8999-000000000003', 'x')$$, 'PT409',
+                 'call 99999999-9999-4999-8999-000000000003 is queued, not in-progress', 'mark_call_failed: PT409');
+SELECT throws_ok($$SELECT * FROM record_call_result('{"message": {"type": "end-of-call-report",
+                    "endedReason": "customer-ended-call", "call": {"id": "nobody-placed-me"}}}')$$, 'PT404',
+                 'no call has provider call id nobody-placed-me', 'record_call_result: PT404');
+SELECT throws_ok($$SELECT cancel_call('99999999-9999-4999-8999-000000000002')$$, 'PT409',
+                 'call 99999999-9999-4999-8999-000000000002 is in-progress; only a queued call can be canceled',
+                 'cancel_call: PT409');
+
+SELECT tests.as_user('a11ce000-0000-4000-8000-000000000001');
+SELECT throws_ok($$SELECT cancel_call('99999999-9999-4999-8999-000000000003')$$, 'PT404',
+                 'call 99999999-9999-4999-8999-000000000003 not found', 'cancel_call of another tenant''s call: PT404');
+SELECT throws_ok($$SELECT enqueue_call('+14155550100', template_id => '88888888-8888-4888-8888-000000000003')$$,
+                 'PT404', 'template 88888888-8888-4888-8888-000000000003 not found',
+                 'enqueue_call with another tenant''s template: PT404');
+SELECT throws_ok($$INSERT INTO call_queue (recipient_number, template_id)
+                   VALUES ('+14155550100', '88888888-8888-4888-8888-000000000003')$$,
+                 'PT404', 'template 88888888-8888-4888-8888-000000000003 not found',
+                 'a direct INSERT: PT404 from the trigger');
+SELECT throws_ok($$UPDATE call_queue SET template_id = '88888888-8888-4888-8888-000000000003'
+                   WHERE id = '99999999-9999-4999-8999-000000000001'$$,
+                 'PT404', 'template 88888888-8888-4888-8888-000000000003 not found',
+                 'a direct UPDATE of a queued call: PT404 from the trigger');
+SELECT tests.as_owner();
+UPDATE user_subscriptions SET status = 'canceled' WHERE user_id = 'a11ce000-0000-4000-8000-000000000001';
+SELECT tests.as_user('a11ce000-0000-4000-8000-000000000001');
+SELECT throws_ok($$SELECT enqueue_call('+14155550100', scheduled_time => '2030-01-01 00:00+00')$$, 'PT402',
+                 format('no active subscription covers the call time %s', '2030-01-01 00:00+00'::timestamptz),
+                 'enqueue_call without a subscription: PT402');
+
+-------------------------------- Rust's own writes never meet a PT code
+-- A failed attempt queues the call again: Rust updates the row, and the
+-- check's trigger fires beneath it. The check passes rows that were not
+-- queued, so the retry of a call whose user has no subscription any more is
+-- no PT402 (which would reach the worker as XX000), but a queued call.
+SELECT tests.as_service();
+SELECT is((SELECT status FROM mark_call_failed('99999999-9999-4999-8999-000000000002', 'busy')), 'queued',
+          'mark_call_failed queues the call again, whatever its user''s subscription');
+SELECT is((SELECT status FROM cancel_call('99999999-9999-4999-8999-000000000002')), 'canceled',
+          'and the retry can be canceled as any queued call');
+SELECT tests.as_owner();
+UPDATE call_queue SET status = 'in-progress', call_id = 'vapi-call-2b' WHERE id = '99999999-9999-4999-8999-000000000003';
+UPDATE user_subscriptions SET status = 'canceled' WHERE user_id = 'b0b00000-0000-4000-8000-000000000002';
+SELECT tests.as_service();
+SELECT is((SELECT queue_status FROM record_call_result('{"message": {"type": "end-of-call-report",
+              "endedReason": "customer-busy", "call": {"id": "vapi-call-2b"}}}')), 'queued',
+          'a busy result queues the call again, beneath Rust, without an error');
+
+SELECT * FROM finish();
+ROLLBACK;
