@@ -532,20 +532,34 @@ DROP FUNCTION dialer.refresh_remaining(uuid);
 DROP FUNCTION dialer.reserved_calls(uuid, timestamptz, timestamptz);
 
 ---------------------------------------------------------------------------
--- One definition of acting for another user (core/src/claims.rs), used by
--- enqueue_call(), the check of every queued call and
--- compute_remaining_usage(); its refusal names the user.
+-- enqueue_call() does its work in Rust (src/queue.rs), with the one
+-- definition of acting for another user (core/src/claims.rs) that the check
+-- of every queued call and compute_remaining_usage() use; its refusal names
+-- the user. The call it checked is not checked again by its trigger.
 ---------------------------------------------------------------------------
-CREATE FUNCTION dialer."acting_for"(
-	"user_id" uuid, /* Option < pgrx :: Uuid > */
-	"action" TEXT /* Option < & str > */
-) RETURNS uuid /* pgrx :: Uuid */
-STABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'acting_for_wrapper';
-REVOKE EXECUTE ON FUNCTION dialer.acting_for(uuid, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION dialer.acting_for(uuid, text) TO authenticated, service_role;
-
+CREATE FUNCTION dialer."enqueue"(
+	"recipient_number" TEXT,
+	"template_id" uuid,
+	"custom_variables" TEXT,
+	"voice_id" uuid,
+	"caller_number_id" uuid,
+	"scheduled_time" timestamp with time zone,
+	"idempotency_key" TEXT,
+	"user_id" uuid
+) RETURNS TABLE (
+	"call" public.call_queue,
+	"error_code" TEXT,
+	"error_message" TEXT,
+	"error_detail" TEXT,
+	"error_hint" TEXT
+)
+VOLATILE PARALLEL UNSAFE 
+SET search_path TO pg_catalog
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'enqueue_wrapper';
+REVOKE EXECUTE ON FUNCTION dialer.enqueue(text, uuid, text, uuid, uuid, timestamptz, text, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dialer.enqueue(text, uuid, text, uuid, uuid, timestamptz, text, uuid)
+    TO authenticated, service_role;
 CREATE OR REPLACE FUNCTION enqueue_call(
     recipient_number text,
     template_id uuid DEFAULT NULL,
@@ -556,42 +570,15 @@ CREATE OR REPLACE FUNCTION enqueue_call(
     idempotency_key text DEFAULT NULL,
     user_id uuid DEFAULT NULL
 ) RETURNS public.call_queue
-    LANGUAGE plpgsql VOLATILE
+    LANGUAGE sql VOLATILE
     SET search_path = ''
 AS $$
-#variable_conflict use_column
-DECLARE
-    -- the caller, or the user named by an admin or service_role (42501)
-    target uuid := dialer.acting_for(enqueue_call.user_id, 'queue calls');
-    queued public.call_queue;
-BEGIN
-    IF enqueue_call.idempotency_key IS NOT NULL THEN
-        SELECT * INTO queued FROM public.call_queue q
-        WHERE q.user_id = target AND q.idempotency_key = enqueue_call.idempotency_key;
-        IF FOUND THEN
-            RETURN queued;
-        END IF;
-    END IF;
-
-    INSERT INTO public.call_queue AS q
-        (user_id, recipient_number, caller_number_id, scheduled_time, template_id, voice_id,
-         custom_variables, idempotency_key)
-    VALUES
-        (target, enqueue_call.recipient_number, enqueue_call.caller_number_id, enqueue_call.scheduled_time,
-         enqueue_call.template_id, enqueue_call.voice_id, enqueue_call.custom_variables,
-         enqueue_call.idempotency_key)
-    ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING * INTO queued;
-
-    IF NOT FOUND THEN
-        -- A concurrent request with the same key won the race.
-        SELECT * INTO queued FROM public.call_queue q
-        WHERE q.user_id = target AND q.idempotency_key = enqueue_call.idempotency_key;
-    END IF;
-    RETURN queued;
-END
+    SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
+    FROM dialer.enqueue(enqueue_call.recipient_number, enqueue_call.template_id,
+                        enqueue_call.custom_variables::text, enqueue_call.voice_id,
+                        enqueue_call.caller_number_id, enqueue_call.scheduled_time,
+                        enqueue_call.idempotency_key, enqueue_call.user_id) AS o
 $$;
-
 
 ---------------------------------------------------------------------------
 -- Last: the baseline takes what this update changed.

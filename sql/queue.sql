@@ -66,9 +66,16 @@ CREATE TRIGGER validate_user_phone_number BEFORE INSERT OR UPDATE OF full_number
     FOR EACH ROW EXECUTE FUNCTION dialer.validate_user_phone_number();
 
 ---------------------------------------------------------------------------
--- enqueue_call: queue one call for the current user (an admin or
--- service_role may name the user). With an idempotency_key, the same key
--- returns the same call, however often it is sent.
+-- Shells of the API functions whose work is Rust and that can fail with a
+-- PT code (see dialer.raised()): each calls its Rust function and raises
+-- the error it returned, or returns its result, and does nothing else.
+-- enqueue_call (src/queue.rs): queue one call for the current user (an
+-- admin or service_role may name the user); with an idempotency_key, the
+-- same key returns the same call, however often it is sent.
+-- cancel_call (src/queue.rs): the owner (or an admin, or service_role)
+-- cancels a queued call. mark_call_placed and mark_call_failed
+-- (src/calls.rs), for the worker: a call in progress gets the provider's
+-- call id, or counts a failed attempt. rescue_stale_calls() is Rust alone.
 ---------------------------------------------------------------------------
 CREATE FUNCTION enqueue_call(
     recipient_number text,
@@ -80,51 +87,16 @@ CREATE FUNCTION enqueue_call(
     idempotency_key text DEFAULT NULL,
     user_id uuid DEFAULT NULL
 ) RETURNS public.call_queue
-    LANGUAGE plpgsql VOLATILE
+    LANGUAGE sql VOLATILE
     SET search_path = ''
 AS $$
-#variable_conflict use_column
-DECLARE
-    -- the caller, or the user named by an admin or service_role (42501)
-    target uuid := dialer.acting_for(enqueue_call.user_id, 'queue calls');
-    queued public.call_queue;
-BEGIN
-    IF enqueue_call.idempotency_key IS NOT NULL THEN
-        SELECT * INTO queued FROM public.call_queue q
-        WHERE q.user_id = target AND q.idempotency_key = enqueue_call.idempotency_key;
-        IF FOUND THEN
-            RETURN queued;
-        END IF;
-    END IF;
-
-    INSERT INTO public.call_queue AS q
-        (user_id, recipient_number, caller_number_id, scheduled_time, template_id, voice_id,
-         custom_variables, idempotency_key)
-    VALUES
-        (target, enqueue_call.recipient_number, enqueue_call.caller_number_id, enqueue_call.scheduled_time,
-         enqueue_call.template_id, enqueue_call.voice_id, enqueue_call.custom_variables,
-         enqueue_call.idempotency_key)
-    ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING * INTO queued;
-
-    IF NOT FOUND THEN
-        -- A concurrent request with the same key won the race.
-        SELECT * INTO queued FROM public.call_queue q
-        WHERE q.user_id = target AND q.idempotency_key = enqueue_call.idempotency_key;
-    END IF;
-    RETURN queued;
-END
+    SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
+    FROM dialer.enqueue(enqueue_call.recipient_number, enqueue_call.template_id,
+                        enqueue_call.custom_variables::text, enqueue_call.voice_id,
+                        enqueue_call.caller_number_id, enqueue_call.scheduled_time,
+                        enqueue_call.idempotency_key, enqueue_call.user_id) AS o
 $$;
 
----------------------------------------------------------------------------
--- Shells of the API functions whose work is Rust and that can fail with a
--- PT code (see dialer.raised()): each calls its Rust function and raises
--- the error it returned, or returns its result, and does nothing else.
--- cancel_call (src/queue.rs): the owner (or an admin, or service_role)
--- cancels a queued call. mark_call_placed and mark_call_failed
--- (src/calls.rs), for the worker: a call in progress gets the provider's
--- call id, or counts a failed attempt. rescue_stale_calls() is Rust alone.
----------------------------------------------------------------------------
 CREATE FUNCTION cancel_call(call_id uuid) RETURNS public.call_queue
     LANGUAGE sql VOLATILE
     SET search_path = ''

@@ -180,14 +180,6 @@ pub mod dialer {
     pub fn caller_is_superuser() -> bool {
         super::caller_is_superuser()
     }
-
-    /// The user a call of the API acts for: `user_id`, or the caller when
-    /// NULL (see [`super::acting_for`]); for the API functions written in
-    /// SQL.
-    #[pg_extern(stable, parallel_safe)]
-    pub fn acting_for(user_id: Option<pgrx::Uuid>, action: Option<&str>) -> pgrx::Uuid {
-        super::acting_for(user_id, action.unwrap_or("act"))
-    }
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -86,11 +86,11 @@ extension_sql_file!(
     name = "queue",
     requires = [
         "security",
-        identity::dialer::acting_for,
         queue::dialer::check_queued_call,
         queue::dialer::validate_template,
         numbers::dialer::validate_user_phone_number,
         queue::dialer::cancel_queued_call,
+        queue::dialer::enqueue,
         calls::dialer::place_call,
         calls::dialer::fail_call,
         calls::rescue_stale_calls,

@@ -21,6 +21,55 @@ use serde_json::Value;
 mod dialer {
     use super::*;
 
+    /// `enqueue_call()` (its SQL shell in sql/queue.sql): queues one call
+    /// for the current user, or for `user_id` when an admin or service_role
+    /// names one. With an `idempotency_key`, the same key returns the same
+    /// call, however often it is sent. The variables come as text, so that
+    /// JSON too deep or too large is the caller's error (22023), not a crash.
+    // pgrx reads the SQL columns from the spelled-out type
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
+    #[pg_extern(volatile, parallel_unsafe, requires = ["tables"])]
+    #[search_path(pg_catalog)]
+    fn enqueue(
+        recipient_number: Option<String>,
+        template_id: Option<pgrx::Uuid>,
+        custom_variables: Option<&str>,
+        voice_id: Option<pgrx::Uuid>,
+        caller_number_id: Option<pgrx::Uuid>,
+        scheduled_time: Option<TimestampWithTimeZone>,
+        idempotency_key: Option<String>,
+        user_id: Option<pgrx::Uuid>,
+    ) -> TableIterator<
+        'static,
+        (
+            name!(
+                call,
+                Option<pgrx::composite_type!('static, "public.call_queue")>
+            ),
+            name!(error_code, Option<String>),
+            name!(error_message, Option<String>),
+            name!(error_detail, Option<String>),
+            name!(error_hint, Option<String>),
+        ),
+    > {
+        let user = crate::identity::acting_for(user_id, "queue calls");
+        let call = custom_variables
+            .map(|text| json::parse("custom_variables", text, VARIABLES_READ_BYTES))
+            .transpose()
+            .map(|custom_variables| QueuedCall {
+                id: None,
+                user_id: Some(user),
+                recipient_number,
+                caller_number_id: caller_number_id.map(|id| id.to_string()),
+                template_id: template_id.map(|id| id.to_string()),
+                voice_id: voice_id.map(|id| id.to_string()),
+                scheduled_time,
+                custom_variables,
+                idempotency_key,
+            });
+        outcome(call.and_then(|call| super::enqueue(call, custom_variables)))
+    }
+
     /// Trigger `validate_queued_call` (its SQL shell in sql/queue.sql):
     /// checks a queued call, `new` (and `old` on UPDATE), and returns the row
     /// to store, with the recipient in E.164 and the default user and time
@@ -211,6 +260,21 @@ struct QueuedCall {
     idempotency_key: Option<String>,
 }
 
+impl QueuedCall {
+    /// The same call, whatever its id.
+    fn same_call(&self, other: &QueuedCall) -> bool {
+        let time = |t: Option<TimestampWithTimeZone>| t.map(i64::from);
+        self.user_id == other.user_id
+            && self.recipient_number == other.recipient_number
+            && self.caller_number_id == other.caller_number_id
+            && self.template_id == other.template_id
+            && self.voice_id == other.voice_id
+            && time(self.scheduled_time) == time(other.scheduled_time)
+            && self.custom_variables == other.custom_variables
+            && self.idempotency_key == other.idempotency_key
+    }
+}
+
 /// What the checks fill in or normalize.
 struct Patch {
     recipient_number: String,
@@ -256,6 +320,9 @@ fn check_row(
         return Ok(returned(new));
     }
     let call = read_call(&new).expect("call_queue has the columns read");
+    if old.is_none() && checked_by_enqueue(&call) {
+        return Ok(returned(new));
+    }
     let patch = Spi::connect(|client| check_with(client, &call, old.is_some()))?;
     let set = |row: &mut PgHeapTuple<'_, AllocatedByRust>| -> Result<(), TryFromDatumError> {
         row.set_by_name("recipient_number", patch.recipient_number.clone())?;
@@ -269,6 +336,96 @@ fn check_row(
     };
     set(&mut new).expect("call_queue has the columns set");
     Ok(returned(new))
+}
+
+/// The existing call of a user with an idempotency key.
+const BY_KEY: &str = "
+    SELECT q FROM public.call_queue q WHERE q.user_id = $1 AND q.idempotency_key = $2";
+
+/// A checked call, queued; nothing when a call with its idempotency key is
+/// there already.
+const INSERT: &str = "
+    INSERT INTO public.call_queue AS q
+        (user_id, recipient_number, caller_number_id, scheduled_time, template_id, voice_id,
+         custom_variables, idempotency_key)
+    VALUES ($1, $2, $3::uuid, $4, $5::uuid, $6::uuid, $7::jsonb, $8)
+    ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING q";
+
+thread_local! {
+    /// The call `enqueue` checked and is inserting right now: its trigger
+    /// need not check it again (under the user's lock, which `enqueue`
+    /// holds, the answer would be the same). Any other row is checked.
+    static CHECKED: std::cell::RefCell<Option<QueuedCall>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Whether `call` is the one `enqueue` checked and is inserting (the token
+/// is used up).
+fn checked_by_enqueue(call: &QueuedCall) -> bool {
+    CHECKED.with(|checked| {
+        let mut checked = checked.borrow_mut();
+        let same = checked.as_ref().is_some_and(|c| c.same_call(call));
+        if same {
+            *checked = None;
+        }
+        same
+    })
+}
+
+/// Queues `call` for its user (already the caller or one they may act for):
+/// the call of the same idempotency key if there is one, else the checked
+/// call. The user's lock, taken by the check, is held until the
+/// transaction ends.
+fn enqueue(mut call: QueuedCall, variables: Option<&str>) -> Result<CallRow, DialerError> {
+    let user = call.user_id.expect("enqueue names the user");
+    let by_key = |client: &SpiClient<'_>, key: &str| {
+        plans::first(client, BY_KEY, &[user.into(), key.into()], |r| {
+            r.get::<CallRow>(1)
+        })
+        .map(Option::flatten)
+    };
+    spi(Spi::connect_mut(|client| {
+        if let Some(key) = call.idempotency_key.as_deref() {
+            if let Some(queued) = by_key(client, key)? {
+                return Ok(Ok(queued));
+            }
+        }
+        // A superuser's rows are not checked (see check_row).
+        if !crate::identity::caller_is_superuser() {
+            let patch = match check_with(client, &call, false) {
+                Ok(patch) => patch,
+                Err(err) => return Ok(Err(err)),
+            };
+            call.recipient_number = Some(patch.recipient_number);
+            call.scheduled_time = call.scheduled_time.or(patch.scheduled_time);
+        }
+        struct Forget;
+        impl Drop for Forget {
+            fn drop(&mut self) {
+                CHECKED.with(|checked| checked.borrow_mut().take());
+            }
+        }
+        let _forget = Forget;
+        let args = [
+            user.into(),
+            call.recipient_number.as_deref().into(),
+            call.caller_number_id.as_deref().into(),
+            call.scheduled_time.into(),
+            call.template_id.as_deref().into(),
+            call.voice_id.as_deref().into(),
+            variables.into(),
+            call.idempotency_key.as_deref().into(),
+        ];
+        let key = call.idempotency_key.clone();
+        CHECKED.with(|checked| *checked.borrow_mut() = Some(call));
+        let inserted = plans::first(client, INSERT, &args, |r| r.get::<CallRow>(1))?.flatten();
+        Ok(Ok(match (inserted, key) {
+            (Some(queued), _) => queued,
+            // A concurrent request with the same key won the race.
+            (None, Some(key)) => by_key(client, &key)?.expect("the call that holds the key"),
+            (None, None) => unreachable!("an insert without a key conflicts with nothing"),
+        }))
+    }))
 }
 
 /// An argument's row as the function's result.

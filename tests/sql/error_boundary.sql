@@ -23,8 +23,9 @@ SELECT is((SELECT array_agg(fn ORDER BY fn) FROM dialer_sql_functions
           'no SQL or PL/pgSQL function of pg_dialer raises a PT code, or a code it was given, but dialer.raised()');
 
 SELECT is((SELECT array_agg(fn ORDER BY fn) FROM dialer_sql_functions WHERE prosrc LIKE '%dialer.raised(%'),
-          ARRAY['cancel_call(uuid)', 'dialer.validate_queued_call()', 'mark_call_failed(uuid,text,boolean)',
-                'mark_call_placed(uuid,text)', 'record_call_result(jsonb)'],
+          ARRAY['cancel_call(uuid)', 'dialer.validate_queued_call()',
+                'enqueue_call(text,uuid,jsonb,uuid,uuid,timestamp with time zone,text,uuid)',
+                'mark_call_failed(uuid,text,boolean)', 'mark_call_placed(uuid,text)', 'record_call_result(jsonb)'],
           'the shells that raise what Rust returns');
 
 SELECT is((SELECT array_agg(fn ORDER BY fn) FROM dialer_sql_functions
@@ -40,8 +41,39 @@ SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedu
            JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_dialer'
            WHERE 'error_code' = ANY (p.proargnames)),
           ARRAY['dialer.cancel_queued_call(uuid)', 'dialer.check_queued_call(call_queue,call_queue)',
+                'dialer.enqueue(text,uuid,text,uuid,uuid,timestamp with time zone,text,uuid)',
                 'dialer.fail_call(uuid,text,boolean)', 'dialer.place_call(uuid,text)', 'dialer.record_result(text)'],
           'the Rust functions that return a PT error as a value: each has its shell above');
+
+------------------------- enqueue_call's own insert is the only row not checked
+-- enqueue_call checks its call in Rust (returning its error) and inserts it;
+-- the trigger does not check that one row again. The pass is for that
+-- insert only: when the insert fails (here a DBA's trigger refuses it), the
+-- same call written directly afterwards is checked like any other.
+CREATE FUNCTION tests.refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'refused by a trigger of the DBA';
+END $$;
+CREATE TRIGGER a_refuse BEFORE INSERT ON call_queue
+    FOR EACH ROW WHEN (current_setting('tests.refuse', true) = 'on') EXECUTE FUNCTION tests.refuse();
+SET LOCAL tests.refuse = 'on';
+SELECT tests.as_user('a11ce000-0000-4000-8000-000000000001');
+SELECT throws_ok($$SELECT enqueue_call('+14155550177', scheduled_time => now())$$,
+                 'P0001', 'refused by a trigger of the DBA', 'enqueue_call: its insert is refused');
+SELECT tests.as_owner();
+SET LOCAL tests.refuse = 'off';
+UPDATE subscription_plans SET call_limit = 0 WHERE id = '11111111-1111-4111-8111-111111111111';
+SELECT tests.as_user('a11ce000-0000-4000-8000-000000000001');
+SELECT throws_ok($$INSERT INTO call_queue (user_id, recipient_number, scheduled_time)
+                   VALUES ('a11ce000-0000-4000-8000-000000000001', '+14155550177', now())$$,
+                 'PT402', 'call limit reached: plan "Starter" allows 0 calls per billing period',
+                 'the same call, inserted directly afterwards, is checked: PT402');
+SELECT throws_ok($$SELECT enqueue_call('+14155550177', scheduled_time => now())$$,
+                 'PT402', 'call limit reached: plan "Starter" allows 0 calls per billing period',
+                 'enqueue_call: PT402 from Rust, through its shell');
+SELECT tests.as_owner();
+UPDATE subscription_plans SET call_limit = 100 WHERE id = '11111111-1111-4111-8111-111111111111';
+DROP TRIGGER a_refuse ON call_queue;
 
 -------------------------------------------- every PT path reaches the client
 SELECT tests.as_service();
