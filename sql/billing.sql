@@ -108,12 +108,15 @@ $$;
 ---------------------------------------------------------------------------
 CREATE FUNCTION record_call_result(payload jsonb)
     RETURNS TABLE (call_queue_id uuid, history_id uuid, queue_status text, result text)
-    LANGUAGE sql VOLATILE
+    LANGUAGE plpgsql VOLATILE
     SET search_path = ''
 AS $$
-    SELECT o.call_queue_id, o.history_id, o.queue_status,
-           dialer.raised(o.result, o.error_code, o.error_message, o.error_detail, o.error_hint)
-    FROM dialer.record_result(record_call_result.payload::text) AS o
+BEGIN
+    RETURN QUERY
+        SELECT o.call_queue_id, o.history_id, o.queue_status,
+               dialer.raised(o.result, o.error_code, o.error_message, o.error_detail, o.error_hint)
+        FROM dialer.record_result(record_call_result.payload::text) AS o;
+END
 $$;
 
 ---------------------------------------------------------------------------

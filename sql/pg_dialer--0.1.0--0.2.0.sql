@@ -241,31 +241,38 @@ SET search_path TO pg_catalog
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'record_result_wrapper';
 CREATE OR REPLACE FUNCTION mark_call_placed(call_queue_id uuid, provider_call_id text) RETURNS public.call_queue
-    LANGUAGE sql VOLATILE
+    LANGUAGE plpgsql VOLATILE
     SET search_path = ''
 AS $$
-    SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
-    FROM dialer.place_call(mark_call_placed.call_queue_id, mark_call_placed.provider_call_id) AS o
+BEGIN
+    RETURN (SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
+            FROM dialer.place_call(mark_call_placed.call_queue_id, mark_call_placed.provider_call_id) AS o);
+END
 $$;
 
 CREATE OR REPLACE FUNCTION mark_call_failed(call_queue_id uuid, error_message text, retryable boolean DEFAULT true)
     RETURNS public.call_queue
-    LANGUAGE sql VOLATILE
+    LANGUAGE plpgsql VOLATILE
     SET search_path = ''
 AS $$
-    SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
-    FROM dialer.fail_call(mark_call_failed.call_queue_id, mark_call_failed.error_message,
-                          mark_call_failed.retryable) AS o
+BEGIN
+    RETURN (SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
+            FROM dialer.fail_call(mark_call_failed.call_queue_id, mark_call_failed.error_message,
+                                  mark_call_failed.retryable) AS o);
+END
 $$;
 
 CREATE OR REPLACE FUNCTION record_call_result(payload jsonb)
     RETURNS TABLE (call_queue_id uuid, history_id uuid, queue_status text, result text)
-    LANGUAGE sql VOLATILE
+    LANGUAGE plpgsql VOLATILE
     SET search_path = ''
 AS $$
-    SELECT o.call_queue_id, o.history_id, o.queue_status,
-           dialer.raised(o.result, o.error_code, o.error_message, o.error_detail, o.error_hint)
-    FROM dialer.record_result(record_call_result.payload::text) AS o
+BEGIN
+    RETURN QUERY
+        SELECT o.call_queue_id, o.history_id, o.queue_status,
+               dialer.raised(o.result, o.error_code, o.error_message, o.error_detail, o.error_hint)
+        FROM dialer.record_result(record_call_result.payload::text) AS o;
+END
 $$;
 
 CREATE OR REPLACE FUNCTION "rescue_stale_calls"(
@@ -318,11 +325,13 @@ SET search_path TO pg_catalog
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'cancel_queued_call_wrapper';
 CREATE OR REPLACE FUNCTION cancel_call(call_id uuid) RETURNS public.call_queue
-    LANGUAGE sql VOLATILE
+    LANGUAGE plpgsql VOLATILE
     SET search_path = ''
 AS $$
-    SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
-    FROM dialer.cancel_queued_call(cancel_call.call_id) AS o
+BEGIN
+    RETURN (SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
+            FROM dialer.cancel_queued_call(cancel_call.call_id) AS o);
+END
 $$;
 
 -- The helpers in schema dialer: no EXECUTE for PUBLIC (anon or any other
@@ -570,14 +579,16 @@ CREATE OR REPLACE FUNCTION enqueue_call(
     idempotency_key text DEFAULT NULL,
     user_id uuid DEFAULT NULL
 ) RETURNS public.call_queue
-    LANGUAGE sql VOLATILE
+    LANGUAGE plpgsql VOLATILE
     SET search_path = ''
 AS $$
-    SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
-    FROM dialer.enqueue(enqueue_call.recipient_number, enqueue_call.template_id,
-                        enqueue_call.custom_variables::text, enqueue_call.voice_id,
-                        enqueue_call.caller_number_id, enqueue_call.scheduled_time,
-                        enqueue_call.idempotency_key, enqueue_call.user_id) AS o
+BEGIN
+    RETURN (SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
+            FROM dialer.enqueue(enqueue_call.recipient_number, enqueue_call.template_id,
+                                enqueue_call.custom_variables::text, enqueue_call.voice_id,
+                                enqueue_call.caller_number_id, enqueue_call.scheduled_time,
+                                enqueue_call.idempotency_key, enqueue_call.user_id) AS o);
+END
 $$;
 
 ---------------------------------------------------------------------------

@@ -69,6 +69,8 @@ CREATE TRIGGER validate_user_phone_number BEFORE INSERT OR UPDATE OF full_number
 -- Shells of the API functions whose work is Rust and that can fail with a
 -- PT code (see dialer.raised()): each calls its Rust function and raises
 -- the error it returned, or returns its result, and does nothing else.
+-- PL/pgSQL rather than SQL: a session keeps the plan of a PL/pgSQL
+-- statement, where a SQL function's body is planned at every call.
 -- enqueue_call (src/queue.rs): queue one call for the current user (an
 -- admin or service_role may name the user); with an idempotency_key, the
 -- same key returns the same call, however often it is sent.
@@ -87,40 +89,48 @@ CREATE FUNCTION enqueue_call(
     idempotency_key text DEFAULT NULL,
     user_id uuid DEFAULT NULL
 ) RETURNS public.call_queue
-    LANGUAGE sql VOLATILE
+    LANGUAGE plpgsql VOLATILE
     SET search_path = ''
 AS $$
-    SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
-    FROM dialer.enqueue(enqueue_call.recipient_number, enqueue_call.template_id,
-                        enqueue_call.custom_variables::text, enqueue_call.voice_id,
-                        enqueue_call.caller_number_id, enqueue_call.scheduled_time,
-                        enqueue_call.idempotency_key, enqueue_call.user_id) AS o
+BEGIN
+    RETURN (SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
+            FROM dialer.enqueue(enqueue_call.recipient_number, enqueue_call.template_id,
+                                enqueue_call.custom_variables::text, enqueue_call.voice_id,
+                                enqueue_call.caller_number_id, enqueue_call.scheduled_time,
+                                enqueue_call.idempotency_key, enqueue_call.user_id) AS o);
+END
 $$;
 
 CREATE FUNCTION cancel_call(call_id uuid) RETURNS public.call_queue
-    LANGUAGE sql VOLATILE
+    LANGUAGE plpgsql VOLATILE
     SET search_path = ''
 AS $$
-    SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
-    FROM dialer.cancel_queued_call(cancel_call.call_id) AS o
+BEGIN
+    RETURN (SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
+            FROM dialer.cancel_queued_call(cancel_call.call_id) AS o);
+END
 $$;
 
 CREATE FUNCTION mark_call_placed(call_queue_id uuid, provider_call_id text) RETURNS public.call_queue
-    LANGUAGE sql VOLATILE
+    LANGUAGE plpgsql VOLATILE
     SET search_path = ''
 AS $$
-    SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
-    FROM dialer.place_call(mark_call_placed.call_queue_id, mark_call_placed.provider_call_id) AS o
+BEGIN
+    RETURN (SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
+            FROM dialer.place_call(mark_call_placed.call_queue_id, mark_call_placed.provider_call_id) AS o);
+END
 $$;
 
 CREATE FUNCTION mark_call_failed(call_queue_id uuid, error_message text, retryable boolean DEFAULT true)
     RETURNS public.call_queue
-    LANGUAGE sql VOLATILE
+    LANGUAGE plpgsql VOLATILE
     SET search_path = ''
 AS $$
-    SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
-    FROM dialer.fail_call(mark_call_failed.call_queue_id, mark_call_failed.error_message,
-                          mark_call_failed.retryable) AS o
+BEGIN
+    RETURN (SELECT dialer.raised(o.call, o.error_code, o.error_message, o.error_detail, o.error_hint)
+            FROM dialer.fail_call(mark_call_failed.call_queue_id, mark_call_failed.error_message,
+                                  mark_call_failed.retryable) AS o);
+END
 $$;
 
 ---------------------------------------------------------------------------

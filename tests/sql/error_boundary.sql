@@ -30,8 +30,9 @@ SELECT is((SELECT array_agg(fn ORDER BY fn) FROM dialer_sql_functions WHERE pros
 
 SELECT is((SELECT array_agg(fn ORDER BY fn) FROM dialer_sql_functions
            WHERE prosrc LIKE '%dialer.raised(%'
-             AND NOT (prosrc ~ '^\s*(NEW := \()?SELECT [^;]*dialer\.raised\(o\.[a-z_]+, o\.error_code, o\.error_message, o\.error_detail, o\.error_hint\)\s+FROM dialer\.[a-z_]+\([^;]*\) AS o\)?;?\s*(RETURN NEW;)?\s*$'
-                      OR prosrc ~ '^\s*BEGIN\s+NEW := \(SELECT dialer\.raised\(o\.call, o\.error_code, o\.error_message, o\.error_detail, o\.error_hint\)\s+FROM dialer\.check_queued_call\(NEW, OLD\) AS o\);\s+RETURN NEW;\s+END\s*$')),
+             AND prosrc !~ ('^\s*BEGIN\s+(RETURN \(|RETURN QUERY\s+|NEW := \()SELECT (o\.[a-z_]+,\s*)*'
+                            'dialer\.raised\(o\.[a-z_]+, o\.error_code, o\.error_message, o\.error_detail, o\.error_hint\)'
+                            '\s+FROM dialer\.[a-z_]+\([A-Za-z_.:,\s]*\) AS o\)?;\s+(RETURN NEW;\s+)?END\s*$')),
           NULL,
           'each shell only calls its Rust function and hands the row to dialer.raised(): no query, no branch');
 
