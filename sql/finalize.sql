@@ -11,6 +11,7 @@ GRANT EXECUTE ON FUNCTION
     dialer.check_queued_call(public.call_queue, public.call_queue),
     dialer.cancel_queued_call(uuid), dialer.place_call(uuid, text), dialer.fail_call(uuid, text, boolean),
     dialer.record_result(text), dialer.enqueue(text, uuid, text, uuid, uuid, timestamptz, text, uuid),
+    dialer.pick_number(text, uuid, uuid),
     dialer.reserved_calls_in(uuid, timestamptz, timestamptz), dialer.remaining(bigint, bigint, bigint),
     dialer.subscription_period(timestamptz, timestamptz, timestamptz, text, boolean, boolean, timestamptz),
     dialer.covering_period(timestamptz, timestamptz, timestamptz, text, boolean, boolean, timestamptz),

@@ -592,6 +592,44 @@ END
 $$;
 
 ---------------------------------------------------------------------------
+-- One rule for a user's own caller number (core/src/routing.rs): the call's
+-- user's and active. pick_provider_number() answers PT404 for a number that
+-- is not the caller's, as enqueue_call() does (22023 before), through its
+-- shell over dialer.pick_number().
+---------------------------------------------------------------------------
+CREATE FUNCTION dialer."pick_number"(
+	"recipient_number" TEXT,
+	"caller_number_id" uuid,
+	"provider_id" uuid
+) RETURNS TABLE (
+	"provider_id" uuid,
+	"provider_name" TEXT,
+	"phone_number_id" uuid,
+	"phone_id" TEXT,
+	"from_number" TEXT,
+	"error_code" TEXT,
+	"error_message" TEXT,
+	"error_detail" TEXT,
+	"error_hint" TEXT
+)
+VOLATILE PARALLEL UNSAFE  
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'pick_number_wrapper';
+REVOKE EXECUTE ON FUNCTION dialer.pick_number(text, uuid, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dialer.pick_number(text, uuid, uuid) TO authenticated, service_role;
+CREATE OR REPLACE FUNCTION pick_provider_number(recipient_number text, caller_number_id uuid DEFAULT NULL,
+                                     provider_id uuid DEFAULT NULL)
+    RETURNS TABLE (provider_id uuid, provider_name text, phone_number_id uuid, phone_id text, from_number text)
+    LANGUAGE sql VOLATILE
+    SET search_path = ''
+AS $$
+    SELECT o.provider_id, o.provider_name, o.phone_number_id, o.phone_id,
+           dialer.raised(o.from_number, o.error_code, o.error_message, o.error_detail, o.error_hint)
+    FROM dialer.pick_number(pick_provider_number.recipient_number, pick_provider_number.caller_number_id,
+                            pick_provider_number.provider_id) AS o
+$$;
+
+---------------------------------------------------------------------------
 -- Last: the baseline takes what this update changed.
 ---------------------------------------------------------------------------
 SELECT dialer.schema_update_end();

@@ -133,6 +133,21 @@ BEGIN
 END
 $$;
 
+-- pick_provider_number (src/routing.rs): the provider and number a call
+-- would go out on now. A SQL function: its parameter provider_id and its
+-- result column of the same name cannot both be PL/pgSQL variables.
+CREATE FUNCTION pick_provider_number(recipient_number text, caller_number_id uuid DEFAULT NULL,
+                                     provider_id uuid DEFAULT NULL)
+    RETURNS TABLE (provider_id uuid, provider_name text, phone_number_id uuid, phone_id text, from_number text)
+    LANGUAGE sql VOLATILE
+    SET search_path = ''
+AS $$
+    SELECT o.provider_id, o.provider_name, o.phone_number_id, o.phone_id,
+           dialer.raised(o.from_number, o.error_code, o.error_message, o.error_detail, o.error_hint)
+    FROM dialer.pick_number(pick_provider_number.recipient_number, pick_provider_number.caller_number_id,
+                            pick_provider_number.provider_id) AS o
+$$;
+
 ---------------------------------------------------------------------------
 -- Grants: the API is for signed-in users and the worker, never anon.
 ---------------------------------------------------------------------------

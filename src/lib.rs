@@ -95,7 +95,7 @@ extension_sql_file!(
         calls::dialer::fail_call,
         calls::rescue_stale_calls,
         identity::dialer::caller_is_superuser,
-        routing::pick_provider_number,
+        routing::pick_number,
         routing::claim_due_calls
     ]
 );

@@ -615,17 +615,12 @@ fn check_caller_number<'a>(
     privileged: bool,
     providers: &mut Vec<(&'static str, &'a str)>,
 ) -> Result<(), DialerError> {
-    let own = if privileged { "the user's" } else { "your" };
-    if lookups.caller_owner.as_deref() != Some(user) {
-        return Err(DialerError::not_found(format!(
-            "caller_number_id {number_id} is not one of {own} phone numbers"
-        )));
-    }
-    if !lookups.caller_active {
-        return Err(DialerError::invalid(format!(
-            "caller number {number_id} is not active"
-        )));
-    }
+    pg_dialer_core::routing::check_caller_number(
+        number_id,
+        lookups.caller_owner.as_deref() == Some(user),
+        lookups.caller_active,
+        if privileged { "the user's" } else { "your" },
+    )?;
     if let Some(provider) = &lookups.caller_provider {
         providers.push(("caller number", provider));
     }

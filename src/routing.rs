@@ -6,12 +6,13 @@
 use crate::errors::{raise, spi};
 use crate::identity::{caller_is_privileged, current_identity};
 use crate::plans;
-use pg_dialer_core::error::DialerError;
+use pg_dialer_core::error::{DialerError, ErrorKind};
 use pg_dialer_core::json;
 use pg_dialer_core::params::TemplateParams;
 use pg_dialer_core::phone::{parse_e164, PhoneNumber};
 use pg_dialer_core::routing::{
-    area_prefixes, LoadedNumbers, NumberCandidate, NumberSource, Provider, Route, Router,
+    area_prefixes, check_caller_number, LoadedNumbers, NumberCandidate, NumberSource, Provider,
+    Route, Router,
 };
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiError};
@@ -281,61 +282,42 @@ fn require_read_committed(function: &str) {
     }
 }
 
+/// `pick_provider_number()` (its SQL shell in sql/queue.sql): the provider
+/// and number a call to `recipient_number` would go out on now, with the
+/// caller's own number `caller_number_id` (the rule of
+/// core/src/routing.rs, `check_caller_number`: PT404 when it is not the
+/// caller's, returned beside the row) or, without one, the best provider
+/// number; `provider_id` pins the provider. No row when no provider has room.
 #[allow(clippy::type_complexity)] // pgrx needs the columns spelled out here
-#[pg_extern(volatile, parallel_unsafe)]
-fn pick_provider_number(
+#[pg_extern(volatile, parallel_unsafe, schema = "dialer", name = "pick_number")]
+fn pick_number(
     recipient_number: &str,
-    caller_number_id: default!(Option<Uuid>, "NULL"),
-    provider_id: default!(Option<Uuid>, "NULL"),
+    caller_number_id: Option<Uuid>,
+    provider_id: Option<Uuid>,
 ) -> TableIterator<
     'static,
     (
-        name!(provider_id, Uuid),
-        name!(provider_name, String),
+        name!(provider_id, Option<Uuid>),
+        name!(provider_name, Option<String>),
         name!(phone_number_id, Option<Uuid>),
         name!(phone_id, Option<String>),
-        name!(from_number, String),
+        name!(from_number, Option<String>),
+        name!(error_code, Option<String>),
+        name!(error_message, Option<String>),
+        name!(error_detail, Option<String>),
+        name!(error_hint, Option<String>),
     ),
 > {
     let recipient = parse_e164("recipient_number", recipient_number).unwrap_or_else(|e| raise(e));
-    let caller = caller_number_id.map(|id| {
-        let found = spi(Spi::connect(|client| {
-            client
-                .select(
-                    "SELECT user_id, provider_id, phone_id, full_number, coalesce(is_active, false)
-                     FROM public.user_phone_numbers WHERE id = $1",
-                    Some(1),
-                    &[id.into()],
-                )?
-                .next()
-                .map(|row| -> Result<_, SpiError> {
-                    Ok((
-                        row.get::<Uuid>(1)?,
-                        CallerNumber {
-                            provider: row.get(2)?.expect("provider_id is not null"),
-                            phone_id: row.get(3)?,
-                            full_number: row.get(4)?.unwrap_or_default(),
-                        },
-                        row.get::<bool>(5)?.unwrap_or(false),
-                    ))
-                })
-                .transpose()
-        }));
-        match found {
-            Some((owner, number, true))
-                if caller_is_privileged()
-                    || owner
-                        == current_identity()
-                            .user_id
-                            .map(|u| Uuid::from_bytes(*u.as_bytes())) =>
-            {
-                number
-            }
-            _ => raise(DialerError::invalid(format!(
-                "caller_number_id {id} is not one of your active phone numbers"
-            ))),
+    let caller = match caller_number_id.map(caller_number).transpose() {
+        Ok(caller) => caller,
+        Err(err) => {
+            let (code, message, detail, hint) = crate::errors::error_columns(err);
+            return TableIterator::once((
+                None, None, None, None, None, code, message, detail, hint,
+            ));
         }
-    });
+    };
     let picked = spi(Spi::connect_mut(|client| {
         let Providers {
             mut router, names, ..
@@ -353,15 +335,63 @@ fn pick_provider_number(
         );
         Ok::<_, SpiError>(picked.map(|(route, from)| {
             (
-                route.provider,
-                names.get(&route.provider).cloned().unwrap_or_default(),
+                Some(route.provider),
+                Some(names.get(&route.provider).cloned().unwrap_or_default()),
                 from.0,
                 from.1,
-                from.2,
+                Some(from.2),
+                None,
+                None,
+                None,
+                None,
             )
         }))
     }));
     TableIterator::new(picked)
+}
+
+/// The caller's own number `id`, if they may use it (see `pick_number`): an
+/// admin or service_role may use any user's.
+fn caller_number(id: Uuid) -> Result<CallerNumber, DialerError> {
+    let found = spi(Spi::connect(|client| {
+        client
+            .select(
+                "SELECT user_id, provider_id, phone_id, full_number, coalesce(is_active, false)
+                 FROM public.user_phone_numbers WHERE id = $1",
+                Some(1),
+                &[id.into()],
+            )?
+            .next()
+            .map(|row| -> Result<_, SpiError> {
+                Ok((
+                    row.get::<Uuid>(1)?,
+                    CallerNumber {
+                        provider: row.get(2)?.expect("provider_id is not null"),
+                        phone_id: row.get(3)?,
+                        full_number: row.get(4)?.unwrap_or_default(),
+                    },
+                    row.get::<bool>(5)?.unwrap_or(false),
+                ))
+            })
+            .transpose()
+    }));
+    let me = || {
+        current_identity()
+            .user_id
+            .map(|u| Uuid::from_bytes(*u.as_bytes()))
+    };
+    let owned = |owner: Option<Uuid>| caller_is_privileged() || (owner.is_some() && owner == me());
+    let (owner, number, active) = match found {
+        Some((owner, number, active)) => (owner, Some(number), active),
+        None => (None, None, false),
+    };
+    check_caller_number(
+        &id.to_string(),
+        owned(owner) && number.is_some(),
+        active,
+        "your",
+    )?;
+    Ok(number.expect("a caller number that passed the rule exists"))
 }
 
 /// Routes one call; returns the route and (provider number id, external
@@ -481,11 +511,21 @@ impl DueCall {
     /// number, template, voice and subscription were checked when it was
     /// queued, and may have changed since (the SQL of `broken!`).
     fn never_routable(&self) -> Option<String> {
-        if self.caller_not_owned {
-            return Some("cannot be placed: its caller number is no longer its user's".into());
-        }
-        if self.caller_number_id.is_some() && !self.caller_active {
-            return Some("cannot be placed: its caller number is no longer active".into());
+        if let Some(number) = self.caller_number_id {
+            let rule = check_caller_number(
+                &number.to_string(),
+                !self.caller_not_owned,
+                self.caller_active,
+                "its user's",
+            );
+            if let Err(err) = rule {
+                return Some(match err.kind {
+                    ErrorKind::NotFound => {
+                        "cannot be placed: its caller number is no longer its user's".into()
+                    }
+                    _ => "cannot be placed: its caller number is no longer active".into(),
+                });
+            }
         }
         if self.template_withdrawn {
             return Some(

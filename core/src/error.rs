@@ -1,7 +1,6 @@
 //! The errors a caller can cause, each with a stable SQLSTATE that PostgREST
 //! turns into a fitting HTTP status (`PTxyz` becomes status xyz).
 
-use serde_json::{json, Value};
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,16 +66,6 @@ impl DialerError {
         self.hint = Some(hint.into());
         self
     }
-
-    /// The form the SQL layer raises from: `{"code", "message", "detail", "hint"}`.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "code": self.kind.sqlstate(),
-            "message": self.message,
-            "detail": self.detail,
-            "hint": self.hint,
-        })
-    }
 }
 
 impl fmt::Display for DialerError {
@@ -109,18 +98,6 @@ mod tests {
         assert_eq!(
             DialerError::new(ErrorKind::Conflict, "x").kind.sqlstate(),
             "PT409"
-        );
-    }
-
-    #[test]
-    fn json_form_carries_everything() {
-        let err = DialerError::payment_required("call limit reached")
-            .with_detail("100 of 100 used")
-            .with_hint("upgrade");
-        assert_eq!(
-            err.to_json(),
-            json!({"code": "PT402", "message": "call limit reached",
-                   "detail": "100 of 100 used", "hint": "upgrade"})
         );
     }
 

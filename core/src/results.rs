@@ -17,7 +17,7 @@
 
 use crate::error::DialerError;
 use chrono::DateTime;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
@@ -66,38 +66,6 @@ pub enum Webhook {
     /// Another event of a known provider (a status update, a call start):
     /// nothing to record.
     Ignored { provider: Provider, event: String },
-}
-
-impl Webhook {
-    /// The form the SQL layer reads.
-    pub fn to_json(&self) -> Value {
-        match self {
-            Webhook::Ignored { provider, event } => {
-                json!({"kind": "ignored", "provider": provider.name(), "event": event})
-            }
-            Webhook::Result(r) => {
-                let (status, retryable) = match r.outcome {
-                    Outcome::Completed => ("completed", false),
-                    Outcome::Canceled => ("canceled", false),
-                    Outcome::Failed { retryable } => ("failed", retryable),
-                };
-                json!({
-                    "kind": "result",
-                    "provider": r.provider.name(),
-                    "event": r.event,
-                    "call_id": r.call_id,
-                    "ended_reason": r.ended_reason,
-                    "status": status,
-                    "retryable": retryable,
-                    "transcript": r.transcript,
-                    "recording_url": r.recording_url,
-                    "summary": r.summary,
-                    "duration": r.duration_secs,
-                    "cost": r.cost,
-                })
-            }
-        }
-    }
 }
 
 /// The longest call a result may report: a day. A longer duration is not a

@@ -9,8 +9,37 @@
 //!   least recently used, so traffic spreads over the numbers.
 //! * A call that must use one provider (its caller number, template, voice or
 //!   its own `provider_id` says so) only goes to that one.
+//! * A call may go out on a caller number of its user's own
+//!   (`user_phone_numbers`) only while that number is the user's and active
+//!   ([`check_caller_number`]).
 
+use crate::error::DialerError;
 use crate::phone::PhoneNumber;
+
+/// The one rule for a user's own caller number on a call, whether it is
+/// queued (`enqueue_call`), routed (`pick_provider_number`) or claimed: the
+/// number must be the call's user's, and active. A number that is not the
+/// user's is not found (PT404: another tenant's number is not confirmed to
+/// exist); an inactive one is invalid (22023). `whose` says whose numbers,
+/// as the caller knows them ("your", "the user's").
+pub fn check_caller_number(
+    number_id: &str,
+    owned: bool,
+    active: bool,
+    whose: &str,
+) -> Result<(), DialerError> {
+    if !owned {
+        return Err(DialerError::not_found(format!(
+            "caller_number_id {number_id} is not one of {whose} phone numbers"
+        )));
+    }
+    if !active {
+        return Err(DialerError::invalid(format!(
+            "caller number {number_id} is not active"
+        )));
+    }
+    Ok(())
+}
 
 /// One of a provider's active numbers.
 #[derive(Debug, Clone, PartialEq)]
@@ -204,7 +233,29 @@ impl<P: Clone + PartialEq, N: PartialEq, F: FnMut(&P) -> Vec<NumberCandidate<N>>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
     use crate::phone::parse_e164;
+
+    #[test]
+    fn a_caller_number_must_be_the_users_and_active() {
+        assert!(check_caller_number("n1", true, true, "your").is_ok());
+        let other = check_caller_number("n1", false, true, "your").unwrap_err();
+        assert_eq!(other.kind, ErrorKind::NotFound);
+        assert_eq!(
+            other.message,
+            "caller_number_id n1 is not one of your phone numbers"
+        );
+        // another tenant's inactive number: not found, not "inactive"
+        let other_inactive = check_caller_number("n1", false, false, "the user's").unwrap_err();
+        assert_eq!(other_inactive.kind, ErrorKind::NotFound);
+        assert_eq!(
+            other_inactive.message,
+            "caller_number_id n1 is not one of the user's phone numbers"
+        );
+        let inactive = check_caller_number("n1", true, false, "your").unwrap_err();
+        assert_eq!(inactive.kind, ErrorKind::InvalidInput);
+        assert_eq!(inactive.message, "caller number n1 is not active");
+    }
 
     fn num(id: u32, country: &str, area: &str, last_used: Option<i64>) -> NumberCandidate<u32> {
         NumberCandidate {

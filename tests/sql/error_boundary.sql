@@ -25,14 +25,15 @@ SELECT is((SELECT array_agg(fn ORDER BY fn) FROM dialer_sql_functions
 SELECT is((SELECT array_agg(fn ORDER BY fn) FROM dialer_sql_functions WHERE prosrc LIKE '%dialer.raised(%'),
           ARRAY['cancel_call(uuid)', 'dialer.validate_queued_call()',
                 'enqueue_call(text,uuid,jsonb,uuid,uuid,timestamp with time zone,text,uuid)',
-                'mark_call_failed(uuid,text,boolean)', 'mark_call_placed(uuid,text)', 'record_call_result(jsonb)'],
+                'mark_call_failed(uuid,text,boolean)', 'mark_call_placed(uuid,text)', 'pick_provider_number(text,uuid,uuid)',
+                'record_call_result(jsonb)'],
           'the shells that raise what Rust returns');
 
 SELECT is((SELECT array_agg(fn ORDER BY fn) FROM dialer_sql_functions
            WHERE prosrc LIKE '%dialer.raised(%'
-             AND prosrc !~ ('^\s*BEGIN\s+(RETURN \(|RETURN QUERY\s+|NEW := \()SELECT (o\.[a-z_]+,\s*)*'
+             AND prosrc !~ ('^\s*(BEGIN\s+(RETURN \(|RETURN QUERY\s+|NEW := \())?SELECT (o\.[a-z_]+,\s*)*'
                             'dialer\.raised\(o\.[a-z_]+, o\.error_code, o\.error_message, o\.error_detail, o\.error_hint\)'
-                            '\s+FROM dialer\.[a-z_]+\([A-Za-z_.:,\s]*\) AS o\)?;\s+(RETURN NEW;\s+)?END\s*$')),
+                            '\s+FROM dialer\.[a-z_]+\([A-Za-z_.:,\s]*\) AS o(\)?;\s+(RETURN NEW;\s+)?END)?\s*$')),
           NULL,
           'each shell only calls its Rust function and hands the row to dialer.raised(): no query, no branch');
 
@@ -43,7 +44,8 @@ SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedu
            WHERE 'error_code' = ANY (p.proargnames)),
           ARRAY['dialer.cancel_queued_call(uuid)', 'dialer.check_queued_call(call_queue,call_queue)',
                 'dialer.enqueue(text,uuid,text,uuid,uuid,timestamp with time zone,text,uuid)',
-                'dialer.fail_call(uuid,text,boolean)', 'dialer.place_call(uuid,text)', 'dialer.record_result(text)'],
+                'dialer.fail_call(uuid,text,boolean)', 'dialer.pick_number(text,uuid,uuid)', 'dialer.place_call(uuid,text)',
+                'dialer.record_result(text)'],
           'the Rust functions that return a PT error as a value: each has its shell above');
 
 ------------------------- enqueue_call's own insert is the only row not checked

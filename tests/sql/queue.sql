@@ -338,7 +338,18 @@ SELECT is((SELECT phone_id FROM pick_provider_number('+13105550199')), 'ph_1',
 SELECT is((SELECT (phone_id, from_number)::text FROM pick_provider_number('+14155550199', caller_number_id => '66666666-6666-4666-8666-000000000001')),
           '(,+14155550111)', 'the caller''s own number when chosen');
 SELECT throws_ok($$SELECT * FROM pick_provider_number('+14155550199', caller_number_id => '66666666-6666-4666-8666-000000000002')$$,
-                 '22023', 'caller_number_id 66666666-6666-4666-8666-000000000002 is not one of your active phone numbers', 'not bob''s number');
+                 'PT404', 'caller_number_id 66666666-6666-4666-8666-000000000002 is not one of your phone numbers',
+                 'not bob''s number: PT404, as enqueue_call says (one rule, core/src/routing.rs)');
+SELECT tests.as_owner();
+UPDATE user_phone_numbers SET is_active = false WHERE id = '66666666-6666-4666-8666-000000000001';
+SELECT tests.as_user(:alice);
+SELECT throws_ok($$SELECT * FROM pick_provider_number('+14155550199', caller_number_id => '66666666-6666-4666-8666-000000000001')$$,
+                 '22023', 'caller number 66666666-6666-4666-8666-000000000001 is not active', 'her own inactive number: 22023');
+SELECT throws_ok($$SELECT enqueue_call('+14155550199', caller_number_id => '66666666-6666-4666-8666-000000000001')$$,
+                 '22023', 'caller number 66666666-6666-4666-8666-000000000001 is not active', 'the same for enqueue_call');
+SELECT tests.as_owner();
+UPDATE user_phone_numbers SET is_active = true WHERE id = '66666666-6666-4666-8666-000000000001';
+SELECT tests.as_user(:alice);
 SELECT is((SELECT provider_name FROM pick_provider_number('+442079460111', provider_id => '44444444-4444-4444-8444-000000000002')),
           'Retell', 'a given provider');
 SELECT tests.as_owner();
