@@ -72,7 +72,35 @@ use pgrx::pg_sys::panic::{CaughtError, ErrorReport};
 use pgrx::spi::SpiError;
 
 fn prepare() {
-    let found = spi(Spi::connect(|client| {
+    let found = spec_tables_found();
+    if found.is_empty() {
+        return;
+    }
+    refuse_unadoptable(&found);
+    step(
+        "",
+        "create the schema for tables being adopted",
+        &format!("CREATE SCHEMA {ASIDE}"),
+    );
+    for (name, _, _) in &found {
+        step(
+            name,
+            "move it aside",
+            &format!("ALTER TABLE public.{} SET SCHEMA {ASIDE}", ident(name)),
+        );
+        log(
+            name,
+            "found",
+            &format!("public.{name}"),
+            "hand-built table, adopted with its rows",
+        );
+    }
+}
+
+/// The tables of the spec's names in schema public, in the spec's order:
+/// name, relkind, and the extension they belong to, if any.
+fn spec_tables_found() -> Vec<(String, Option<String>, Option<String>)> {
+    spi(Spi::connect(|client| {
         client
             .select(
                 "SELECT c.relname::text, c.relkind::text,
@@ -95,10 +123,12 @@ fn prepare() {
                 ))
             })
             .collect::<Result<Vec<_>, SpiError>>()
-    }));
-    if found.is_empty() {
-        return;
-    }
+    }))
+}
+
+/// Refuses to adopt what was found unless adopting is on, and only plain
+/// tables of no extension whose code can be trusted (`refuse_untrusted`).
+fn refuse_unadoptable(found: &[(String, Option<String>, Option<String>)]) {
     let names = found
         .iter()
         .map(|(n, _, _)| format!("public.{n}"))
@@ -116,7 +146,7 @@ fn prepare() {
             ),
         );
     }
-    for (name, kind, extension) in &found {
+    for (name, kind, extension) in found {
         if let Some(extension) = extension {
             refuse(
                 PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -137,26 +167,8 @@ fn prepare() {
             );
         }
     }
-    for (name, _, _) in &found {
+    for (name, _, _) in found {
         refuse_untrusted(name);
-    }
-    step(
-        "",
-        "create the schema for tables being adopted",
-        &format!("CREATE SCHEMA {ASIDE}"),
-    );
-    for (name, _, _) in &found {
-        step(
-            name,
-            "move it aside",
-            &format!("ALTER TABLE public.{} SET SCHEMA {ASIDE}", ident(name)),
-        );
-        log(
-            name,
-            "found",
-            &format!("public.{name}"),
-            "hand-built table, adopted with its rows",
-        );
     }
 }
 
@@ -254,19 +266,7 @@ struct Reference {
 }
 
 fn adopt() {
-    let tables: Vec<String> = spi(Spi::connect(|client| {
-        client
-            .select(
-                "SELECT c.relname::text FROM pg_catalog.pg_class c
-                 WHERE c.relnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = $1)
-                   AND c.relkind = 'r'
-                 ORDER BY pg_catalog.array_position($2, c.relname::text)",
-                None,
-                &[ASIDE.into(), SPEC_TABLES.to_vec().into()],
-            )?
-            .map(|r| r.get::<String>(1).map(Option::unwrap_or_default))
-            .collect::<Result<Vec<_>, SpiError>>()
-    }));
+    let tables = tables_set_aside();
     if tables.is_empty() {
         return;
     }
@@ -275,29 +275,7 @@ fn adopt() {
     // being replaced: dropped with it, added again at the end.
     let inbound = inbound_foreign_keys(&tables);
 
-    let list = tables
-        .iter()
-        .map(|t| format!("public.{}", ident(t)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    step(
-        "",
-        "drop the extension's empty tables",
-        &format!("DROP TABLE {list} CASCADE"),
-    );
-    for table in &tables {
-        step(
-            table,
-            "move it back",
-            &format!("ALTER TABLE {ASIDE}.{} SET SCHEMA public", ident(table)),
-        );
-    }
-    step(
-        "",
-        "drop the schema for tables being adopted",
-        &format!("DROP SCHEMA {ASIDE}"),
-    );
-
+    let list = swap_in(&tables);
     for reference in &references {
         take_ownership(&reference.table);
         drop_policies(&reference.table);
@@ -334,6 +312,51 @@ fn adopt() {
         "pg_dialer adopted {} hand-built table(s): {list}; see dialer.adoption_log for every step",
         tables.len()
     );
+}
+
+/// The hand-built tables that `prepare` set aside, in the spec's order.
+fn tables_set_aside() -> Vec<String> {
+    spi(Spi::connect(|client| {
+        client
+            .select(
+                "SELECT c.relname::text FROM pg_catalog.pg_class c
+                 WHERE c.relnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = $1)
+                   AND c.relkind = 'r'
+                 ORDER BY pg_catalog.array_position($2, c.relname::text)",
+                None,
+                &[ASIDE.into(), SPEC_TABLES.to_vec().into()],
+            )?
+            .map(|r| r.get::<String>(1).map(Option::unwrap_or_default))
+            .collect::<Result<Vec<_>, SpiError>>()
+    }))
+}
+
+/// The hand-built tables take the place of the extension's new, empty ones.
+/// Returns their list, for messages.
+fn swap_in(tables: &[String]) -> String {
+    let list = tables
+        .iter()
+        .map(|t| format!("public.{}", ident(t)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    step(
+        "",
+        "drop the extension's empty tables",
+        &format!("DROP TABLE {list} CASCADE"),
+    );
+    for table in tables {
+        step(
+            table,
+            "move it back",
+            &format!("ALTER TABLE {ASIDE}.{} SET SCHEMA public", ident(table)),
+        );
+    }
+    step(
+        "",
+        "drop the schema for tables being adopted",
+        &format!("DROP SCHEMA {ASIDE}"),
+    );
+    list
 }
 
 /// On plain PostgreSQL, where the team made `auth` by hand, the extension
@@ -384,52 +407,59 @@ fn adopt_auth() {
             &format!("ALTER EXTENSION pg_dialer ADD {kind} {name}"),
         );
         if name == "auth.users" {
-            step(
-                "",
-                "give auth.users the columns of the stand-in",
-                "ALTER TABLE auth.users
-                     ADD COLUMN IF NOT EXISTS email TEXT,
-                     ADD COLUMN IF NOT EXISTS raw_app_meta_data JSONB DEFAULT '{}'::jsonb,
-                     ADD COLUMN IF NOT EXISTS raw_user_meta_data JSONB DEFAULT '{}'::jsonb,
-                     ADD COLUMN IF NOT EXISTS created_at TIMESTAMPTZ DEFAULT CURRENT_TIMESTAMP",
-            );
-            step(
-                "",
-                "let service_role use auth.users as with the stand-in",
-                "GRANT SELECT, INSERT, UPDATE, DELETE ON auth.users TO service_role",
-            );
-            step(
-                "",
-                "register auth.users for pg_dump",
-                "SELECT pg_catalog.pg_extension_config_dump('auth.users', '')",
-            );
-            let extra = spi(Spi::connect(|client| {
-                client
-                    .select(
-                        "SELECT a.attname::text FROM pg_catalog.pg_attribute a
-                         WHERE a.attrelid = 'auth.users'::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped
-                           AND a.attname NOT IN ('id', 'email', 'raw_app_meta_data', 'raw_user_meta_data', 'created_at')
-                         ORDER BY a.attnum",
-                        None,
-                        &[],
-                    )?
-                    .map(|r| r.get::<String>(1).map(Option::unwrap_or_default))
-                    .collect::<Result<Vec<_>, SpiError>>()
-            }));
-            for column in extra {
-                log(
-                    "",
-                    "kept column",
-                    &format!("auth.users.{column}"),
-                    "not part of the stand-in, and not recreated by pg_dump (see the README)",
-                );
-            }
+            conform_auth_users();
         }
         log(
             "",
             "adopted",
             &name,
             "plain PostgreSQL: the hand-made auth stand-in now belongs to pg_dialer",
+        );
+    }
+}
+
+/// The hand-made `auth.users`, adopted: the stand-in's columns where
+/// missing, its grants and pg_dump registration; its other columns are
+/// kept and logged.
+fn conform_auth_users() {
+    step(
+        "",
+        "give auth.users the columns of the stand-in",
+        "ALTER TABLE auth.users
+             ADD COLUMN IF NOT EXISTS email TEXT,
+             ADD COLUMN IF NOT EXISTS raw_app_meta_data JSONB DEFAULT '{}'::jsonb,
+             ADD COLUMN IF NOT EXISTS raw_user_meta_data JSONB DEFAULT '{}'::jsonb,
+             ADD COLUMN IF NOT EXISTS created_at TIMESTAMPTZ DEFAULT CURRENT_TIMESTAMP",
+    );
+    step(
+        "",
+        "let service_role use auth.users as with the stand-in",
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON auth.users TO service_role",
+    );
+    step(
+        "",
+        "register auth.users for pg_dump",
+        "SELECT pg_catalog.pg_extension_config_dump('auth.users', '')",
+    );
+    let extra = spi(Spi::connect(|client| {
+        client
+            .select(
+                "SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                 WHERE a.attrelid = 'auth.users'::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped
+                   AND a.attname NOT IN ('id', 'email', 'raw_app_meta_data', 'raw_user_meta_data', 'created_at')
+                 ORDER BY a.attnum",
+                None,
+                &[],
+            )?
+            .map(|r| r.get::<String>(1).map(Option::unwrap_or_default))
+            .collect::<Result<Vec<_>, SpiError>>()
+    }));
+    for column in extra {
+        log(
+            "",
+            "kept column",
+            &format!("auth.users.{column}"),
+            "not part of the stand-in, and not recreated by pg_dump (see the README)",
         );
     }
 }
@@ -638,101 +668,128 @@ fn conform_columns(reference: &Reference) {
         .map(|c| (c.name.clone(), c))
         .collect();
     for column in &reference.columns {
-        let col = ident(&column.name);
-        let Some(Column {
-            ty,
-            not_null,
-            default,
-            ..
-        }) = current.remove(&column.name)
-        else {
-            let default_sql = column
-                .default
-                .as_deref()
-                .map(|d| format!(" DEFAULT {d}"))
-                .unwrap_or_default();
-            let not_null_sql = if column.not_null { " NOT NULL" } else { "" };
-            step(
-                table,
-                &format!("add the missing column {}", column.name),
-                &format!(
-                    "ALTER TABLE {relation} ADD COLUMN {col} {}{default_sql}{not_null_sql}",
-                    column.ty
-                ),
-            );
-            log(
-                table,
-                "added column",
-                &column.name,
-                &format!("{}{default_sql}{not_null_sql}", column.ty),
-            );
-            continue;
-        };
-        if ty != column.ty {
-            if default.is_some() {
-                step(
-                    table,
-                    &format!("drop the default of {}", column.name),
-                    &format!("ALTER TABLE {relation} ALTER COLUMN {col} DROP DEFAULT"),
-                );
+        match current.remove(&column.name) {
+            None => add_column(table, &relation, column),
+            Some(existing) => {
+                conform_type(table, &relation, column, &existing);
+                conform_default(table, &relation, column, &existing);
+                conform_not_null(table, &relation, column, &existing);
             }
-            check_conversion(table, &column.name, &ty, &column.ty);
-            step(
-                table,
-                &format!("convert column {} from {ty} to {}", column.name, column.ty),
-                &format!(
-                    "ALTER TABLE {relation} ALTER COLUMN {col} TYPE {} USING {col}::{}",
-                    column.ty, column.ty
-                ),
-            );
-            log(
-                table,
-                "converted column",
-                &column.name,
-                &format!("from {ty} to {}", column.ty),
-            );
-        }
-        if ty != column.ty || default != column.default {
-            match &column.default {
-                Some(d) => step(
-                    table,
-                    &format!("set the default of {}", column.name),
-                    &format!("ALTER TABLE {relation} ALTER COLUMN {col} SET DEFAULT {d}"),
-                ),
-                None if default.is_some() && ty == column.ty => step(
-                    table,
-                    &format!("drop the default of {}", column.name),
-                    &format!("ALTER TABLE {relation} ALTER COLUMN {col} DROP DEFAULT"),
-                ),
-                None => {}
-            }
-            if default != column.default {
-                log(
-                    table,
-                    "set default",
-                    &column.name,
-                    &format!(
-                        "{} (was {})",
-                        column.default.as_deref().unwrap_or("none"),
-                        default.as_deref().unwrap_or("none")
-                    ),
-                );
-            }
-        }
-        if not_null != column.not_null {
-            let (action, sql) = if column.not_null {
-                ("set not null", "SET NOT NULL")
-            } else {
-                ("dropped not null", "DROP NOT NULL")
-            };
-            step(
-                table,
-                &format!("{action} on {}", column.name),
-                &format!("ALTER TABLE {relation} ALTER COLUMN {col} {sql}"),
-            );
-            log(table, action, &column.name, "");
         }
     }
+}
+
+/// Adds a column of the reference that the hand-built table lacks.
+fn add_column(table: &str, relation: &str, column: &Column) {
+    let default_sql = column
+        .default
+        .as_deref()
+        .map(|d| format!(" DEFAULT {d}"))
+        .unwrap_or_default();
+    let not_null_sql = if column.not_null { " NOT NULL" } else { "" };
+    step(
+        table,
+        &format!("add the missing column {}", column.name),
+        &format!(
+            "ALTER TABLE {relation} ADD COLUMN {} {}{default_sql}{not_null_sql}",
+            ident(&column.name),
+            column.ty
+        ),
+    );
+    log(
+        table,
+        "added column",
+        &column.name,
+        &format!("{}{default_sql}{not_null_sql}", column.ty),
+    );
+}
+
+/// Converts a hand-built column to the reference's type (its default goes
+/// first: it may not convert), refusing conversions that lose values.
+fn conform_type(table: &str, relation: &str, column: &Column, existing: &Column) {
+    let ty = &existing.ty;
+    if *ty == column.ty {
+        return;
+    }
+    let col = ident(&column.name);
+    if existing.default.is_some() {
+        step(
+            table,
+            &format!("drop the default of {}", column.name),
+            &format!("ALTER TABLE {relation} ALTER COLUMN {col} DROP DEFAULT"),
+        );
+    }
+    check_conversion(table, &column.name, ty, &column.ty);
+    step(
+        table,
+        &format!("convert column {} from {ty} to {}", column.name, column.ty),
+        &format!(
+            "ALTER TABLE {relation} ALTER COLUMN {col} TYPE {} USING {col}::{}",
+            column.ty, column.ty
+        ),
+    );
+    log(
+        table,
+        "converted column",
+        &column.name,
+        &format!("from {ty} to {}", column.ty),
+    );
+}
+
+/// Gives a hand-built column the reference's default (again after a type
+/// conversion, which dropped it).
+fn conform_default(table: &str, relation: &str, column: &Column, existing: &Column) {
+    let (ty, default) = (&existing.ty, &existing.default);
+    if *ty == column.ty && *default == column.default {
+        return;
+    }
+    let col = ident(&column.name);
+    match &column.default {
+        Some(d) => step(
+            table,
+            &format!("set the default of {}", column.name),
+            &format!("ALTER TABLE {relation} ALTER COLUMN {col} SET DEFAULT {d}"),
+        ),
+        None if default.is_some() && *ty == column.ty => step(
+            table,
+            &format!("drop the default of {}", column.name),
+            &format!("ALTER TABLE {relation} ALTER COLUMN {col} DROP DEFAULT"),
+        ),
+        None => {}
+    }
+    if *default != column.default {
+        log(
+            table,
+            "set default",
+            &column.name,
+            &format!(
+                "{} (was {})",
+                column.default.as_deref().unwrap_or("none"),
+                default.as_deref().unwrap_or("none")
+            ),
+        );
+    }
+}
+
+/// Makes a hand-built column NOT NULL, or nullable, as the reference's is.
+fn conform_not_null(table: &str, relation: &str, column: &Column, existing: &Column) {
+    if existing.not_null == column.not_null {
+        return;
+    }
+    let (action, sql) = if column.not_null {
+        ("set not null", "SET NOT NULL")
+    } else {
+        ("dropped not null", "DROP NOT NULL")
+    };
+    step(
+        table,
+        &format!("{action} on {}", column.name),
+        &format!(
+            "ALTER TABLE {relation} ALTER COLUMN {} {sql}",
+            ident(&column.name)
+        ),
+    );
+    log(table, action, &column.name, "");
 }
 
 /// Refuses a type conversion that fails or changes a value. Conversions that
