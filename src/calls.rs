@@ -54,7 +54,7 @@ fn lock_in_progress(
     id: Option<Uuid>,
 ) -> Result<Result<i32, DialerError>, SpiError> {
     let Some(id) = id else {
-        return Ok(Err(DialerError::not_found("call NULL not found")));
+        return Ok(Err(DialerError::not_found("call <NULL> not found")));
     };
     let found = plans::first(client, LOCK_IN_PROGRESS, &[id.into()], |row| {
         Ok((row.get::<String>(1)?, row.get::<i32>(2)?))
@@ -134,8 +134,9 @@ fn returned_row(mut rows: pgrx::spi::SpiTupleTable<'_>) -> Result<CallRow, SpiEr
     row.get::<CallRow>(1)?.ok_or(SpiError::InvalidPosition)
 }
 
+/// `value`, unless it is NULL or spaces only (22023).
 fn not_empty(name: &str, value: Option<&str>) -> String {
-    match value.map(str::trim) {
+    match value.map(|v| v.trim_matches(' ')) {
         Some(v) if !v.is_empty() => value.unwrap_or_default().to_string(),
         _ => crate::errors::raise(DialerError::invalid(format!("{name} is empty"))),
     }
@@ -215,7 +216,8 @@ mod dialer {
                     call_queue_id.expect("a locked call has an id"),
                     attempts,
                     &reason,
-                    retryable.unwrap_or(true),
+                    // NULL: not retryable (the parameter's default is true)
+                    retryable.unwrap_or(false),
                 )
                 .map(Ok),
             }

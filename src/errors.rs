@@ -41,6 +41,14 @@ pub fn outcome<T: 'static>(result: Result<T, DialerError>) -> Outcome<T> {
     })
 }
 
+/// The row of an [`Outcome`] whose result may be NULL without an error.
+pub fn outcome_or_null<T: 'static>(result: Result<Option<T>, DialerError>) -> Outcome<T> {
+    match result {
+        Ok(value) => TableIterator::once((value, None, None, None, None)),
+        Err(err) => outcome(Err(err)),
+    }
+}
+
 /// An error as the columns `error_code`, `error_message`, `error_detail`,
 /// `error_hint` of an [`Outcome`] (or of a wider row of the same kind).
 pub fn error_columns(

@@ -69,7 +69,8 @@ pub fn caller_is_superuser() -> bool {
 
 /// Runs `f` with the privileges of the extension's owner (as a SECURITY
 /// DEFINER function would, for just these statements; SET ROLE is refused
-/// meanwhile), and the caller's again afterwards, also when `f` fails.
+/// meanwhile) and `search_path = pg_catalog, pg_temp`, and the caller's
+/// again afterwards, also when `f` fails.
 pub fn as_extension_owner<T>(f: impl FnOnce() -> T) -> T {
     let owner = extension_owner();
     let mut user = pg_sys::InvalidOid;
@@ -83,12 +84,36 @@ pub fn as_extension_owner<T>(f: impl FnOnce() -> T) -> T {
             context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
         );
     }
-    PgTryBuilder::new(std::panic::AssertUnwindSafe(f))
+    // The owner's statements find names in pg_catalog, then pg_temp, and
+    // nowhere else, whatever the caller's search_path: a function, operator
+    // or (temporary) type of the caller's must never run with the owner's
+    // privileges. Set as a SECURITY DEFINER function's SET clause is, at a
+    // GUC nest level of its own; an error unwinds it with the
+    // (sub)transaction, as it does for such a function.
+    // SAFETY: a setting of this backend, restored below.
+    let nest = unsafe {
+        let nest = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            c"pg_catalog, pg_temp".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        nest
+    };
+    let result = PgTryBuilder::new(std::panic::AssertUnwindSafe(f))
         .finally(|| {
             // SAFETY: restores the values read above.
             unsafe { pg_sys::SetUserIdAndSecContext(user, context) }
         })
-        .execute()
+        .execute();
+    // SAFETY: pops the nest level pushed above, restoring search_path
+    unsafe { pg_sys::AtEOXact_GUC(true, nest) };
+    result
 }
 
 thread_local! {
@@ -195,6 +220,22 @@ mod tests {
             &[claims.into()],
         )
         .unwrap();
+    }
+
+    #[pg_test]
+    fn the_owners_statements_find_names_in_pg_catalog_and_pg_temp_only() {
+        Spi::run("SET LOCAL search_path = public, dialer").unwrap();
+        let inside = crate::identity::as_extension_owner(|| {
+            Spi::get_one::<String>("SHOW search_path").unwrap()
+        });
+        assert_eq!(inside.as_deref(), Some("pg_catalog, pg_temp"));
+        assert_eq!(
+            Spi::get_one::<String>("SHOW search_path")
+                .unwrap()
+                .as_deref(),
+            Some("public, dialer"),
+            "the caller's search_path again afterwards"
+        );
     }
 
     #[pg_test]

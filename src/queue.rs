@@ -67,7 +67,7 @@ mod dialer {
                 custom_variables,
                 idempotency_key,
             });
-        outcome(call.and_then(|call| super::enqueue(call, custom_variables)))
+        crate::errors::outcome_or_null(call.and_then(|call| super::enqueue(call, custom_variables)))
     }
 
     /// Trigger `validate_queued_call` (its SQL shell in sql/queue.sql):
@@ -147,28 +147,30 @@ mod dialer {
 
 fn cancel(call_id: Option<pgrx::Uuid>) -> Result<CallRow, DialerError> {
     let Some(call_id) = call_id else {
-        return Err(DialerError::not_found("call NULL not found"));
+        return Err(DialerError::not_found("call <NULL> not found"));
     };
-    let me = current_identity().user_id.map(|id| id.to_string());
+    let me = current_identity()
+        .user_id
+        .map(|id| pgrx::Uuid::from_bytes(*id.as_bytes()));
     let privileged = caller_is_privileged();
+    // Only the caller's own call is locked (any, for an admin or
+    // service_role): another tenant's is not found, and not touched.
     let found = spi(crate::identity::as_extension_owner(|| {
         Spi::connect_mut(|client| {
             client
                 .update(
-                    "SELECT user_id::text, status FROM public.call_queue WHERE id = $1 FOR UPDATE",
+                    "SELECT status FROM public.call_queue WHERE id = $1 AND (user_id = $2 OR $3)
+                     FOR UPDATE",
                     None,
-                    &[call_id.into()],
+                    &[call_id.into(), me.into(), privileged.into()],
                 )?
                 .next()
-                .map(|r| Ok((r.get::<String>(1)?, r.get::<String>(2)?)))
+                .map(|r| r.get::<String>(1))
                 .transpose()
         })
     }));
-    let not_found = || DialerError::not_found(format!("call {call_id} not found"));
-    let (owner, status) = found.ok_or_else(not_found)?;
-    if !privileged && owner != me {
-        return Err(not_found());
-    }
+    let status =
+        found.ok_or_else(|| DialerError::not_found(format!("call {call_id} not found")))?;
     if status.as_deref() != Some("queued") {
         return Err(DialerError::new(
             ErrorKind::Conflict,
@@ -376,7 +378,7 @@ fn checked_by_enqueue(call: &QueuedCall) -> bool {
 /// the call of the same idempotency key if there is one, else the checked
 /// call. The user's lock, taken by the check, is held until the
 /// transaction ends.
-fn enqueue(mut call: QueuedCall, variables: Option<&str>) -> Result<CallRow, DialerError> {
+fn enqueue(mut call: QueuedCall, variables: Option<&str>) -> Result<Option<CallRow>, DialerError> {
     let user = call.user_id.expect("enqueue names the user");
     let by_key = |client: &SpiClient<'_>, key: &str| {
         plans::first(client, BY_KEY, &[user.into(), key.into()], |r| {
@@ -387,7 +389,7 @@ fn enqueue(mut call: QueuedCall, variables: Option<&str>) -> Result<CallRow, Dia
     spi(Spi::connect_mut(|client| {
         if let Some(key) = call.idempotency_key.as_deref() {
             if let Some(queued) = by_key(client, key)? {
-                return Ok(Ok(queued));
+                return Ok(Ok(Some(queued)));
             }
         }
         // A superuser's rows are not checked (see check_row).
@@ -420,10 +422,11 @@ fn enqueue(mut call: QueuedCall, variables: Option<&str>) -> Result<CallRow, Dia
         CHECKED.with(|checked| *checked.borrow_mut() = Some(call));
         let inserted = plans::first(client, INSERT, &args, |r| r.get::<CallRow>(1))?.flatten();
         Ok(Ok(match (inserted, key) {
-            (Some(queued), _) => queued,
+            (Some(queued), _) => Some(queued),
             // A concurrent request with the same key won the race.
-            (None, Some(key)) => by_key(client, &key)?.expect("the call that holds the key"),
-            (None, None) => unreachable!("an insert without a key conflicts with nothing"),
+            (None, Some(key)) => by_key(client, &key)?,
+            // A trigger of the DBA's skipped the row: nothing was queued.
+            (None, None) => None,
         }))
     }))
 }

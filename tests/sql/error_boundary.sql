@@ -77,6 +77,14 @@ SELECT throws_ok($$SELECT enqueue_call('+14155550177', scheduled_time => now())$
 SELECT tests.as_owner();
 UPDATE subscription_plans SET call_limit = 100 WHERE id = '11111111-1111-4111-8111-111111111111';
 DROP TRIGGER a_refuse ON call_queue;
+-- A DBA's trigger that skips the row: enqueue_call queues nothing and says
+-- so with NULL, as 0.1.0 did, rather than failing inside Rust (XX000).
+CREATE FUNCTION tests.skip() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE TRIGGER a_skip BEFORE INSERT ON call_queue FOR EACH ROW EXECUTE FUNCTION tests.skip();
+SELECT tests.as_user('a11ce000-0000-4000-8000-000000000001');
+SELECT is((SELECT enqueue_call('+14155550177') IS NULL), true, 'a row a trigger skipped: enqueue_call returns NULL');
+SELECT tests.as_owner();
+DROP TRIGGER a_skip ON call_queue;
 
 -------------------------------------------- every PT path reaches the client
 SELECT tests.as_service();
@@ -133,6 +141,42 @@ SELECT tests.as_service();
 SELECT is((SELECT queue_status FROM record_call_result('{"message": {"type": "end-of-call-report",
               "endedReason": "customer-busy", "call": {"id": "vapi-call-2b"}}}')), 'queued',
           'a busy result queues the call again, beneath Rust, without an error');
+
+------------------------------ the owner's statements use no name of the caller's
+-- Some statements run with the extension owner's privileges inside Rust (a
+-- user's lock, the lookups of a queued call, cancel, routing counts). A
+-- tenant's temporary type named like a built-in one, with a cast to it from
+-- text (and back, so that the statement still parses), would be found first
+-- under a search_path that does not list pg_temp, and its cast function
+-- would run as the owner (a superuser, often). The owner's statements run
+-- with search_path = pg_catalog, pg_temp. A sequence (not rolled back with
+-- the failing statement) counts the times the tenant's function ran as
+-- anyone else.
+SELECT tests.as_owner();
+UPDATE user_subscriptions SET status = 'active' WHERE user_id = 'a11ce000-0000-4000-8000-000000000001';
+SELECT tests.as_user('a11ce000-0000-4000-8000-000000000001');
+CREATE SEQUENCE pg_temp.escalations;
+CREATE TYPE pg_temp.uuid AS (v text);
+CREATE FUNCTION pg_temp.grab(text) RETURNS pg_temp.uuid LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_user <> 'authenticated' THEN
+        PERFORM nextval('pg_temp.escalations');
+    END IF;
+    RETURN ROW($1)::pg_temp.uuid;
+END $$;
+CREATE FUNCTION pg_temp.back(pg_temp.uuid) RETURNS pg_catalog.uuid LANGUAGE sql
+    AS $$ SELECT ($1).v::pg_catalog.uuid $$;
+CREATE CAST (text AS pg_temp.uuid) WITH FUNCTION pg_temp.grab(text);
+CREATE CAST (pg_temp.uuid AS pg_catalog.uuid) WITH FUNCTION pg_temp.back(pg_temp.uuid) AS ASSIGNMENT;
+DISCARD PLANS;  -- every statement is planned again, with the tenant's type around
+-- The tenant's type breaks the tenant's own statements (their business);
+-- what matters is that no statement of the owner's picks it up.
+DO $$ BEGIN PERFORM enqueue_call('+14155550177'); EXCEPTION WHEN OTHERS THEN NULL; END $$;
+DO $$ BEGIN PERFORM cancel_call('99999999-9999-4999-8999-000000000001'); EXCEPTION WHEN OTHERS THEN NULL; END $$;
+-- Taking one's own lock: the owner's upsert casts the user's id to uuid.
+DO $$ BEGIN PERFORM dialer.lock_user('a11ce000-0000-4000-8000-000000000001'); EXCEPTION WHEN OTHERS THEN NULL; END $$;
+SELECT is((SELECT is_called FROM pg_temp.escalations), false,
+          'and never in the owner''s: no function of a tenant''s runs with the owner''s privileges');
 
 SELECT * FROM finish();
 ROLLBACK;
