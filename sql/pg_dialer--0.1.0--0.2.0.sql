@@ -129,7 +129,9 @@ AS 'MODULE_PATHNAME', 'lock_user_wrapper';
 ---------------------------------------------------------------------------
 -- The API's work is Rust behind a typed boundary (src/errors.rs): rows reach
 -- Rust as rows, not JSON; a PT error comes back beside the result, and the
--- SQL shells raise it through dialer.raised(). mark_call_placed(),
+-- SQL shells raise it through dialer.raised(). The queued-call trigger
+-- fires only for queued rows that need the check (dialer.needs_check()).
+-- mark_call_placed(),
 -- mark_call_failed(), rescue_stale_calls(), record_call_result() and
 -- cancel_call() do their work in Rust (src/calls.rs, src/results.rs,
 -- src/queue.rs); validate_template is a Rust trigger.
@@ -188,9 +190,16 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION dialer."needs_check"(
+	"new" public.call_queue
+) RETURNS bool
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'needs_check_wrapper';
 DROP TRIGGER validate_queued_call ON call_queue;
 CREATE TRIGGER validate_queued_call BEFORE INSERT OR UPDATE ON call_queue
-    FOR EACH ROW WHEN (NEW.status = 'queued') EXECUTE FUNCTION dialer.validate_queued_call();
+    FOR EACH ROW WHEN (NEW.status = 'queued' AND dialer.needs_check(NEW))
+    EXECUTE FUNCTION dialer.validate_queued_call();
 CREATE OR REPLACE FUNCTION dialer."validate_template"()
 	RETURNS TRIGGER
 	LANGUAGE c
@@ -340,7 +349,7 @@ REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA dialer FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     dialer.uid(), dialer.is_admin(), dialer.is_privileged(), dialer.caller_is_superuser(),
     dialer.lock_user(uuid), dialer.raised(anyelement, text, text, text, text),
-    dialer.check_queued_call(public.call_queue, public.call_queue),
+    dialer.check_queued_call(public.call_queue, public.call_queue), dialer.needs_check(public.call_queue),
     dialer.cancel_queued_call(uuid), dialer.place_call(uuid, text), dialer.fail_call(uuid, text, boolean),
     dialer.record_result(text),
     dialer.reserved_calls(uuid, timestamptz, timestamptz), dialer.usage_row(uuid, timestamptz),

@@ -10,10 +10,36 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use std::ffi::CStr;
 
+thread_local! {
+    /// The identity parsed from the claims setting last read, by its exact
+    /// text: a request sets the claims once, and a call asks who it is
+    /// several times. Parsing is a pure function of the text, so the same
+    /// text always means the same identity.
+    static LAST_IDENTITY: std::cell::RefCell<Option<(Option<Vec<u8>>, Identity)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// The identity of the current request. An untrustworthy claims setting is an
 /// authorization error (42501), never an anonymous request.
 pub fn current_identity() -> Identity {
-    parse_identity(claims_setting().as_deref()).unwrap_or_else(|err| {
+    // SAFETY: GetConfigOption with missing_ok=true returns NULL or a pointer to
+    // a NUL-terminated string owned by the GUC machinery, valid until the
+    // setting changes; the bytes are compared or copied at once.
+    let claims: Option<&[u8]> = unsafe {
+        let value = pg_sys::GetConfigOption(c"request.jwt.claims".as_ptr(), true, false);
+        (!value.is_null()).then(|| CStr::from_ptr(value).to_bytes())
+    };
+    let known = LAST_IDENTITY.with(|last| {
+        last.borrow()
+            .as_ref()
+            .filter(|(text, _)| text.as_deref() == claims)
+            .map(|(_, identity)| *identity)
+    });
+    if let Some(identity) = known {
+        return identity;
+    }
+    let text = claims.map(String::from_utf8_lossy);
+    let identity = parse_identity(text.as_deref()).unwrap_or_else(|err| {
         ErrorReport::new(
             PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             err.to_string(),
@@ -21,7 +47,9 @@ pub fn current_identity() -> Identity {
         )
         .report(PgLogLevel::ERROR);
         unreachable!("an ERROR report does not return")
-    })
+    });
+    LAST_IDENTITY.with(|last| *last.borrow_mut() = Some((claims.map(<[u8]>::to_vec), identity)));
+    identity
 }
 
 /// Whether the caller may act for any user: an admin by claims, or a role
@@ -164,16 +192,6 @@ fn local_transaction_id() -> u32 {
 fn outer_role() -> pg_sys::Oid {
     // SAFETY: reads a backend global that is always set inside a transaction.
     unsafe { pg_sys::GetOuterUserId() }
-}
-
-fn claims_setting() -> Option<String> {
-    // SAFETY: GetConfigOption with missing_ok=true returns NULL or a pointer to
-    // a NUL-terminated string owned by the GUC machinery, valid until the
-    // setting changes; we copy it out at once.
-    unsafe {
-        let value = pg_sys::GetConfigOption(c"request.jwt.claims".as_ptr(), true, false);
-        (!value.is_null()).then(|| CStr::from_ptr(value).to_string_lossy().into_owned())
-    }
 }
 
 #[pg_schema]

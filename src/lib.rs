@@ -91,6 +91,7 @@ extension_sql_file!(
         numbers::dialer::validate_user_phone_number,
         queue::dialer::cancel_queued_call,
         queue::dialer::enqueue,
+        queue::dialer::needs_check,
         calls::dialer::place_call,
         calls::dialer::fail_call,
         calls::rescue_stale_calls,

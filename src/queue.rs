@@ -99,6 +99,22 @@ mod dialer {
         outcome(super::check_row(new, old))
     }
 
+    /// The `WHEN` of trigger `validate_queued_call` (sql/queue.sql): whether
+    /// a queued row is to be checked. Not the row `enqueue` checked and is
+    /// inserting (its token is used up), and not a superuser's; any other.
+    /// Answered here, the trigger's PL/pgSQL shell does not run for those.
+    #[pg_extern(volatile, strict, parallel_unsafe, requires = ["tables"])]
+    fn needs_check(new: pgrx::composite_type!("public.call_queue")) -> bool {
+        if crate::identity::caller_is_superuser() {
+            return false;
+        }
+        if !CHECKED.with(|checked| checked.borrow().is_some()) {
+            return true;
+        }
+        let call = read_call(&new).expect("call_queue has the columns read");
+        !checked_by_enqueue(&call)
+    }
+
     /// `cancel_call()`: cancels a queued call, the caller's own, or any for
     /// an admin or service_role; PT404 for a call that is not there or not
     /// the caller's, PT409 for one that is no longer queued. The update runs
@@ -322,9 +338,6 @@ fn check_row(
         return Ok(returned(new));
     }
     let call = read_call(&new).expect("call_queue has the columns read");
-    if old.is_none() && checked_by_enqueue(&call) {
-        return Ok(returned(new));
-    }
     let patch = Spi::connect(|client| check_with(client, &call, old.is_some()))?;
     let set = |row: &mut PgHeapTuple<'_, AllocatedByRust>| -> Result<(), TryFromDatumError> {
         row.set_by_name("recipient_number", patch.recipient_number.clone())?;
@@ -356,7 +369,7 @@ const INSERT: &str = "
 
 thread_local! {
     /// The call `enqueue` checked and is inserting right now: its trigger
-    /// need not check it again (under the user's lock, which `enqueue`
+    /// (`needs_check`) need not check it again (under the user's lock, which `enqueue`
     /// holds, the answer would be the same). Any other row is checked.
     static CHECKED: std::cell::RefCell<Option<QueuedCall>> = const { std::cell::RefCell::new(None) };
 }
