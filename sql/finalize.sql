@@ -6,7 +6,7 @@
 -- privileges (policies, trigger bodies, the API's PL/pgSQL).
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA dialer FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
-    dialer.uid(), dialer.is_admin(), dialer.is_privileged(), dialer.caller_is_superuser(),
+    dialer.uid(), dialer.is_admin(), dialer.is_privileged(),
     dialer.lock_user(uuid), dialer.raised(anyelement, text, text, text, text),
     dialer.check_queued_call(public.call_queue, public.call_queue), dialer.needs_check(public.call_queue),
     dialer.cancel_queued_call(uuid), dialer.place_call(uuid, text), dialer.fail_call(uuid, text, boolean),

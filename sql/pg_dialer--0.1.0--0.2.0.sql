@@ -147,6 +147,7 @@ DROP FUNCTION dialer.stale_call_timeout();
 DROP FUNCTION dialer.billed_minutes_for(integer);
 DROP FUNCTION dialer.require_worker(text);
 DROP FUNCTION dialer.settle_usage(uuid, timestamptz, integer, integer);
+DROP FUNCTION dialer.caller_is_superuser();
 CREATE FUNCTION dialer.raised(result anyelement, code text, message text, detail text, hint text)
     RETURNS anyelement
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
@@ -347,7 +348,7 @@ $$;
 -- login role); signed-in users and service_role get what runs as them.
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA dialer FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
-    dialer.uid(), dialer.is_admin(), dialer.is_privileged(), dialer.caller_is_superuser(),
+    dialer.uid(), dialer.is_admin(), dialer.is_privileged(),
     dialer.lock_user(uuid), dialer.raised(anyelement, text, text, text, text),
     dialer.check_queued_call(public.call_queue, public.call_queue), dialer.needs_check(public.call_queue),
     dialer.cancel_queued_call(uuid), dialer.place_call(uuid, text), dialer.fail_call(uuid, text, boolean),

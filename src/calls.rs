@@ -109,13 +109,13 @@ pub fn fail_attempt(
     retryable: bool,
 ) -> Result<CallRow, SpiError> {
     let attempts = attempts.max(0).saturating_add(1);
-    let rows = match retry_delay(attempts, retryable, jitter()) {
-        None => plans::query(
+    match retry_delay(attempts, retryable, jitter()) {
+        None => updated_call(
             client,
             END_FAILED,
             &[id.into(), attempts.into(), reason.into()],
-        )?,
-        Some(secs) => plans::query(
+        ),
+        Some(secs) => updated_call(
             client,
             QUEUE_AGAIN,
             &[
@@ -124,14 +124,19 @@ pub fn fail_attempt(
                 reason.into(),
                 seconds(secs).into(),
             ],
-        )?,
-    };
-    returned_row(rows)
+        ),
+    }
 }
 
-fn returned_row(mut rows: pgrx::spi::SpiTupleTable<'_>) -> Result<CallRow, SpiError> {
-    let row = rows.next().ok_or(SpiError::InvalidPosition)?;
-    row.get::<CallRow>(1)?.ok_or(SpiError::InvalidPosition)
+/// The call row an UPDATE ... RETURNING q of one call returns.
+fn updated_call(
+    client: &SpiClient<'_>,
+    sql: &'static str,
+    args: &[pgrx::datum::DatumWithOid<'_>],
+) -> Result<CallRow, SpiError> {
+    plans::first(client, sql, args, |r| r.get::<CallRow>(1))?
+        .flatten()
+        .ok_or(SpiError::InvalidPosition)
 }
 
 /// `value`, unless it is NULL or spaces only (22023).
@@ -172,14 +177,12 @@ mod dialer {
         outcome(spi(Spi::connect_mut(|client| {
             match lock_in_progress(client, call_queue_id)? {
                 Err(err) => Ok(Err(err)),
-                Ok(_) => {
-                    let rows = plans::query(
-                        client,
-                        SET_CALL_ID,
-                        &[call_queue_id.into(), provider_call_id.as_str().into()],
-                    )?;
-                    returned_row(rows).map(Ok)
-                }
+                Ok(_) => updated_call(
+                    client,
+                    SET_CALL_ID,
+                    &[call_queue_id.into(), provider_call_id.as_str().into()],
+                )
+                .map(Ok),
             }
         })))
     }

@@ -217,12 +217,6 @@ pub mod dialer {
     pub fn is_privileged() -> bool {
         super::caller_is_privileged()
     }
-
-    /// Whether the calling role is a superuser.
-    #[pg_extern(stable, strict, parallel_safe)]
-    pub fn caller_is_superuser() -> bool {
-        super::caller_is_superuser()
-    }
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -95,7 +95,6 @@ extension_sql_file!(
         calls::dialer::place_call,
         calls::dialer::fail_call,
         calls::rescue_stale_calls,
-        identity::dialer::caller_is_superuser,
         routing::pick_number,
         routing::claim_due_calls
     ]

@@ -74,9 +74,10 @@ mod dialer {
     /// checks a queued call, `new` (and `old` on UPDATE), and returns the row
     /// to store, with the recipient in E.164 and the default user and time
     /// filled in, or the error (22023, 42501, PT402, PT404) beside NULL.
-    /// Rows that are not (or were not) queued, which the worker moves, and a
-    /// superuser's (a DBA seeding data or restoring a dump) pass as they are
-    /// (the trigger fires only for rows that are queued).
+    /// The trigger fires only for the rows `needs_check` picks (queued, not
+    /// a superuser's, not the one `enqueue` checked); a row that was not
+    /// queued before an UPDATE (the worker queuing a call again) passes as
+    /// it is.
     #[pg_extern(volatile, parallel_unsafe, requires = ["tables"])]
     // pgrx reads the SQL columns from the spelled-out type
     #[allow(clippy::type_complexity)]
@@ -325,16 +326,17 @@ fn check_row(
     mut new: PgHeapTuple<'_, AllocatedByRust>,
     old: Option<PgHeapTuple<'_, AllocatedByRust>>,
 ) -> Result<CallRow, DialerError> {
-    let status = |row: &PgHeapTuple<'_, AllocatedByRust>| {
-        row.get_by_name::<String>("status")
+    // The trigger's WHEN (`needs_check`) leaves out rows that are not
+    // queued, a superuser's and the one enqueue checked; what it cannot see
+    // is the row before an UPDATE: a call the worker queues again (a retry)
+    // passes as it is.
+    let was_queued = |old: &PgHeapTuple<'_, AllocatedByRust>| {
+        old.get_by_name::<String>("status")
             .expect("call_queue has a status")
+            .as_deref()
+            == Some("queued")
     };
-    if status(&new).as_deref() != Some("queued")
-        || old
-            .as_ref()
-            .is_some_and(|old| status(old).as_deref() != Some("queued"))
-        || crate::identity::caller_is_superuser()
-    {
+    if old.as_ref().is_some_and(|old| !was_queued(old)) {
         return Ok(returned(new));
     }
     let call = read_call(&new).expect("call_queue has the columns read");

@@ -13,7 +13,7 @@ use crate::calls::fail_attempt;
 use crate::errors::{error_columns, spi};
 use crate::identity::require_worker;
 use crate::plans;
-use crate::settlement::settle_locked;
+use crate::settlement::settle;
 use pg_dialer_core::billing::billed_minutes;
 use pg_dialer_core::error::DialerError;
 use pg_dialer_core::json;
@@ -145,14 +145,6 @@ fn minutes(seconds: i32) -> i32 {
     billed_minutes(i64::from(seconds)) as i32
 }
 
-fn status_name(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Completed => "completed",
-        Outcome::Canceled => "canceled",
-        Outcome::Failed { .. } => "failed",
-    }
-}
-
 /// A result of a call recorded before: a later event fills in what the
 /// first lacked and bills the minutes it adds; the same result again
 /// changes nothing.
@@ -188,7 +180,7 @@ fn enrich(
             // this attempt (found by its call id), else when its first
             // result came.
             let at = call.map_or(recorded.created_at, |c| c.call_time);
-            settle_locked(client, recorded.user_id, at, 0, added)?;
+            settle(client, recorded.user_id, at, 0, added)?;
         }
     }
     let queue_status = match recorded.call_queue_id {
@@ -216,11 +208,11 @@ fn record(
         status = match result.outcome {
             Outcome::Completed => {
                 plans::query(client, COMPLETE, &[call.id.into()])?;
-                "completed".to_string()
+                result.outcome.name().to_string()
             }
             Outcome::Canceled => {
                 plans::query(client, CANCEL, &[call.id.into()])?;
-                "canceled".to_string()
+                result.outcome.name().to_string()
             }
             Outcome::Failed { retryable } => {
                 let reason = result.ended_reason.as_deref().unwrap_or("the call failed");
@@ -244,7 +236,7 @@ fn record(
             call.caller_number_id.into(),
             call.voice_id.into(),
             result.transcript.as_deref().into(),
-            status_name(result.outcome).into(),
+            result.outcome.name().into(),
             seconds.into(),
             result.recording_url.as_deref().into(),
             result.summary.as_deref().into(),
@@ -255,7 +247,7 @@ fn record(
     )?
     .flatten();
     let completed = i32::from(result.outcome == Outcome::Completed);
-    settle_locked(
+    settle(
         client,
         call.user_id,
         call.call_time,

@@ -375,23 +375,17 @@ fn caller_number(id: Uuid) -> Result<CallerNumber, DialerError> {
             })
             .transpose()
     }));
-    let me = || {
-        current_identity()
-            .user_id
-            .map(|u| Uuid::from_bytes(*u.as_bytes()))
-    };
-    let owned = |owner: Option<Uuid>| caller_is_privileged() || (owner.is_some() && owner == me());
-    let (owner, number, active) = match found {
-        Some((owner, number, active)) => (owner, Some(number), active),
-        None => (None, None, false),
-    };
-    check_caller_number(
-        &id.to_string(),
-        owned(owner) && number.is_some(),
-        active,
-        "your",
-    )?;
-    Ok(number.expect("a caller number that passed the rule exists"))
+    let me = current_identity()
+        .user_id
+        .map(|u| Uuid::from_bytes(*u.as_bytes()));
+    let owned = found
+        .as_ref()
+        .is_some_and(|(owner, _, _)| (owner.is_some() && *owner == me) || caller_is_privileged());
+    let active = found.as_ref().is_some_and(|(_, _, active)| *active);
+    check_caller_number(&id.to_string(), owned, active, "your")?;
+    Ok(found
+        .expect("a caller number that passed the rule exists")
+        .1)
 }
 
 /// Routes one call; returns the route and (provider number id, external

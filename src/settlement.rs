@@ -4,7 +4,7 @@
 //! (src/locks.rs); the row's remaining figures are then counted again
 //! (core/src/billing.rs, `remaining`, through dialer.remaining()).
 //! record_call_result() (src/results.rs) settles every result through
-//! [`settle_locked`].
+//! [`settle`].
 
 use crate::plans;
 use pgrx::prelude::*;
@@ -150,13 +150,17 @@ fn usage_row(
     Ok(of_period(client)?.map(|(id, _)| id))
 }
 
-fn settle(
+/// Bills `calls` and `minutes` of a call of `user_id` at `at` to the usage
+/// row of its period (see the module), under the user's lock. Runs with the
+/// caller's privileges.
+pub fn settle(
     client: &SpiClient<'_>,
     user_id: Uuid,
     at: TimestampWithTimeZone,
     calls: i32,
     minutes: i32,
 ) -> Result<(), SpiError> {
+    crate::locks::lock_user(&user_id.to_string());
     // no subscription period covers the call: nothing to bill against
     let Some(usage_id) = usage_row(client, user_id, at)? else {
         return Ok(());
@@ -172,18 +176,4 @@ fn settle(
     )?;
     plans::query(client, REFRESH_REMAINING, &[usage_id.into()])?;
     Ok(())
-}
-
-/// Bills `calls` and `minutes` of a call of `user_id` at `at` to the usage
-/// row of its period (see the module), under the user's lock. Runs with the
-/// caller's privileges.
-pub fn settle_locked(
-    client: &SpiClient<'_>,
-    user_id: Uuid,
-    at: TimestampWithTimeZone,
-    calls: i32,
-    minutes: i32,
-) -> Result<(), SpiError> {
-    crate::locks::lock_user(&user_id.to_string());
-    settle(client, user_id, at, calls, minutes)
 }

@@ -43,6 +43,18 @@ pub enum Outcome {
     Failed { retryable: bool },
 }
 
+impl Outcome {
+    /// The call's status for this outcome, as `call_queue` and
+    /// `user_call_history` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Canceled => "canceled",
+            Outcome::Failed { .. } => "failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallResult {
     pub provider: Provider,
