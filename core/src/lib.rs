@@ -10,3 +10,4 @@ pub mod phone;
 pub mod results;
 pub mod retry;
 pub mod routing;
+pub mod window;
