@@ -7,6 +7,8 @@
                                          # two runs' figures side by side -> Markdown
     report.py interleaved LABEL COMMIT ROUNDS SECONDS OLD1.jsonl,... NEW1.jsonl,...
                                          # bench/compare.sh's rounds, medians side by side -> Markdown
+    report.py campaigns COMMIT ROUNDS SECONDS RESULTS.jsonl
+                                         # bench/campaigns.sh's rounds -> Markdown
 """
 import glob
 import json
@@ -234,6 +236,40 @@ def interleaved(label, commit, rounds, seconds, old_paths, new_paths):
     return "\n".join(out) + "\n"
 
 
+def campaigns(commit, rounds, seconds, path):
+    """bench/campaigns.sh: enqueue_calls against the bare INSERT of its rows,
+    claims with windows against claims without, each round's ratio."""
+    rows = [json.loads(line) for line in open(path)]
+    by = lambda name: [r for r in rows if r["name"] == name]
+    rate = lambda r: r["claimed"] / r["seconds"] if r["seconds"] else 0.0
+    fmt = lambda vs: ", ".join(f"{v:,.2f}" if v < 10 else f"{v:,.0f}" for v in vs)
+    bare, batch = by("bare_insert_batch"), by("enqueue_calls")
+    without, within, due = by("claims_without_windows"), by("claims_with_windows"), by("claims_with_windows_due")
+    batch_ratio = [b["tps"] / a["tps"] for a, b in zip(bare, batch)]
+    claim_ratio = [rate(b) / rate(a) for a, b in zip(without, within)]
+    due_ratio = [rate(b) / rate(a) for a, b in zip(without, due)]
+    out = ["## Campaigns and calling windows\n",
+           f"Measured by `bench/campaigns.sh` at `{commit}`, "
+           f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, on {machine()}: {rounds} rounds, "
+           f"{seconds} s per pgbench run (1 client), each round's figures in order. A batch is 10,000 calls "
+           "(recipient, variables) with a shared template, sent as one `enqueue_calls()` by a signed-in user, "
+           "or inserted by the owner with one `INSERT ... SELECT` of the same rows (no checks); both roll back. "
+           "Claims drain 10,000 due calls with one worker (`claim_due_calls(50)`) from a queue of 20,000: "
+           "without windows the other half is due tomorrow; with windows the due half has a window open now "
+           "and the other half one closed now, due at its opening (where enqueue puts it); "
+           "\"with windows, due\" has that half due now, so the claims move each to its opening.\n",
+           "| measure | rounds | target |", "|---|---|---|",
+           f"| bare INSERT of 10,000 rows, batches/s | {fmt([r['tps'] for r in bare])} | |",
+           f"| `enqueue_calls()` of 10,000 calls, batches/s | {fmt([r['tps'] for r in batch])} | |",
+           f"| `enqueue_calls()` / bare INSERT | {fmt(batch_ratio)} | at least 0.5 |",
+           f"| claims without windows, calls/s | {fmt([rate(r) for r in without])} | |",
+           f"| claims with windows, calls/s | {fmt([rate(r) for r in within])} | |",
+           f"| with windows / without | {fmt(claim_ratio)} | at least 0.8 |",
+           f"| claims with windows, outside half due, calls/s | {fmt([rate(r) for r in due])} | |",
+           f"| with windows, due / without | {fmt(due_ratio)} | |"]
+    return "\n".join(out) + "\n"
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "pgbench":
         pgbench(*sys.argv[2:5])
@@ -243,5 +279,7 @@ if __name__ == "__main__":
         sys.stdout.write(compare(*sys.argv[2:5]))
     elif sys.argv[1] == "interleaved":
         sys.stdout.write(interleaved(*sys.argv[2:8]))
+    elif sys.argv[1] == "campaigns":
+        sys.stdout.write(campaigns(*sys.argv[2:6]))
     else:
         sys.exit(__doc__)

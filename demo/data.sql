@@ -15,12 +15,18 @@ INSERT INTO subscription_plans (id, name, description, price, "interval", featur
     ('5a1f0c3e-0003-4000-8000-00000000a003', 'Scale', 'Unlimited calling, billed yearly', 4990.00, 'yearly',
      '{"premium_voices": true, "concurrent_calls": 50}', NULL, NULL);
 
-INSERT INTO user_profiles (id, first_name, last_name, phone_number, email, address, preferences, status) VALUES
+-- Maria and James call customers who asked for these calls (reminders,
+-- follow-ups), so their default calling window is turned off (call_window,
+-- README "Campaigns and calling windows"); James's campaign in
+-- demo/flow.sql keeps the 08:00-21:00 window.
+INSERT INTO user_profiles (id, first_name, last_name, phone_number, email, address, preferences, status, call_window) VALUES
     ('0d1e5c2a-7b1f-4c9e-9d2a-5f3b8e6a1c01', 'Maria', 'Lopez', '+14155550101', 'maria@dentalcare.example',
-     '{"city": "San Francisco", "state": "CA", "country": "US"}', '{"timezone": "America/Los_Angeles"}', 'active'),
+     '{"city": "San Francisco", "state": "CA", "country": "US"}', '{"timezone": "America/Los_Angeles"}', 'active',
+     '{"always": true}'),
     ('3f8a2b6c-1d4e-4f7a-8b9c-2e5d7a1f3b02', 'James', 'Okafor', '+12125550102', 'james@autoshop.example',
-     '{"city": "New York", "state": "NY", "country": "US"}', '{"timezone": "America/New_York"}', 'active'),
-    ('7c4d9e1f-2a3b-4c5d-8e6f-9a0b1c2d3e03', 'Ops', 'Team', NULL, 'ops@dialer.example', NULL, NULL, 'active');
+     '{"city": "New York", "state": "NY", "country": "US"}', '{"timezone": "America/New_York"}', 'active',
+     '{"always": true}'),
+    ('7c4d9e1f-2a3b-4c5d-8e6f-9a0b1c2d3e03', 'Ops', 'Team', NULL, 'ops@dialer.example', NULL, NULL, 'active', NULL);
 
 INSERT INTO user_subscriptions (id, user_id, plan_id, status, stripe_sub_id, current_period_start, current_period_end) VALUES
     ('b5c0e2d1-0001-4000-8000-00000000b001', '0d1e5c2a-7b1f-4c9e-9d2a-5f3b8e6a1c01',

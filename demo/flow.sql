@@ -1,6 +1,7 @@
 -- The whole call flow on the demo data, each step as the role that takes it
 -- over PostgREST: customers queue calls, the dialing worker claims and places
--- them, provider webhooks report results, customers read history and usage.
+-- them, provider webhooks report results, customers read history and usage;
+-- then a campaign across time zones, each call in its recipient's window.
 \set ON_ERROR_STOP 1
 \set SHOW_CONTEXT never
 \pset footer off
@@ -83,4 +84,42 @@ SELECT set_config('request.jwt.claims', :'james', false) \g /dev/null
 SELECT status, duration AS seconds, left(call_summary, 55) AS summary FROM user_call_history ORDER BY created_at;
 SELECT plan_name, calls_limit, calls_used, calls_reserved, calls_remaining, minutes_limit, minutes_used, minutes_remaining
 FROM compute_remaining_usage();
+RESET ROLE;
+
+\echo '== 8. James runs a campaign across time zones (POST /rpc/enqueue_calls, one request)'
+\echo '   each call waits for 08:00-21:00 in its recipient''s own zone (the zone comes from the number)'
+SET ROLE authenticated;
+SELECT set_config('request.jwt.claims', :'james', false) \g /dev/null
+INSERT INTO campaigns (id, user_id, name, template_id, call_window, expires_at) VALUES
+    ('ca4a1900-0001-4000-8000-0000000ca001', '3f8a2b6c-1d4e-4f7a-8b9c-2e5d7a1f3b02', 'Winter tire check',
+     '7e3a1a7e-0002-4000-8000-00000000e002', '{"hours": [["08:00", "21:00"]]}', now() + interval '7 days');
+SELECT r->'queued' AS queued, r->'invalid' AS invalid FROM (
+    SELECT enqueue_calls('[{"recipient_number": "+1 808 555 0130", "custom_variables": {"customer_name": "Kai"}},
+                           {"recipient_number": "+1 303 555 0131", "custom_variables": {"customer_name": "Rosa"}},
+                           {"recipient_number": "+1 212 555 0132", "custom_variables": {"customer_name": "Sam"}},
+                           {"recipient_number": "+44 20 7946 0133", "custom_variables": {"customer_name": "Olu"}},
+                           {"recipient_number": "+61 2 9374 4134", "custom_variables": {"customer_name": "Mia"}}]',
+                         campaign_id => 'ca4a1900-0001-4000-8000-0000000ca001') AS r) x;
+SELECT q.recipient_number, z.zone AS recipient_zone, to_char(now() AT TIME ZONE z.zone, 'Dy HH24:MI') AS local_now,
+       CASE WHEN q.scheduled_time <= now() THEN 'due now'
+            ELSE 'waits until ' || to_char(q.scheduled_time AT TIME ZONE z.zone, 'Dy HH24:MI') || ' local' END AS dialed
+FROM call_queue q
+JOIN (VALUES ('+18085550130', 'Pacific/Honolulu'), ('+13035550131', 'America/Denver'), ('+12125550132', 'America/New_York'),
+             ('+442079460133', 'Europe/London'), ('+61293744134', 'Australia/Sydney')) AS z(number, zone)
+  ON z.number = q.recipient_number
+WHERE q.campaign_id = 'ca4a1900-0001-4000-8000-0000000ca001'
+ORDER BY q.scheduled_time, q.recipient_number;
+RESET ROLE;
+
+\echo '== 9. The worker''s next claim takes only the campaign''s calls whose window is open now'
+SET ROLE service_role;
+SELECT set_config('request.jwt.claims', '{"role":"service_role"}', false) \g /dev/null
+SELECT recipient_number, provider_name AS provider, from_number FROM claim_due_calls(10) ORDER BY recipient_number;
+RESET ROLE;
+
+\echo '== 10. James sees the campaign''s progress in one query'
+SET ROLE authenticated;
+SELECT set_config('request.jwt.claims', :'james', false) \g /dev/null
+SELECT name, paused, calls, queued, in_progress, completed, failed, canceled, expired, minutes_used
+FROM campaign_progress;
 RESET ROLE;

@@ -73,6 +73,11 @@ start_cluster() { # name, lowest port; sets PGPORT
     port=$(scripts/cluster.sh start "$1" "auto:$2") || return 1
     export PGPORT=$port
     echo "cluster $1 on /tmp:$PGPORT"
+    # The suites place calls at any hour of the day: calling windows
+    # (08:00-21:00 in the recipient's zone unless set) are tested where the
+    # tests set them (tests/sql/campaigns.sql, pg_dialer_core's window.rs).
+    psql -X -q -d postgres -c "LOAD 'pg_dialer'" -c "ALTER SYSTEM SET pg_dialer.default_call_window = '{\"always\": true}'" \
+        -c "SELECT pg_reload_conf()" >/dev/null
 }
 
 install_extension() {

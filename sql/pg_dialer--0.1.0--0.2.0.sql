@@ -564,7 +564,10 @@ CREATE FUNCTION dialer."enqueue"(
 	"caller_number_id" uuid,
 	"scheduled_time" timestamp with time zone,
 	"idempotency_key" TEXT,
-	"user_id" uuid
+	"user_id" uuid,
+	"campaign_id" uuid,
+	"call_window" TEXT,
+	"expires_at" timestamp with time zone
 ) RETURNS TABLE (
 	"call" public.call_queue,
 	"error_code" TEXT,
@@ -576,10 +579,15 @@ VOLATILE PARALLEL UNSAFE
 SET search_path TO pg_catalog
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'enqueue_wrapper';
-REVOKE EXECUTE ON FUNCTION dialer.enqueue(text, uuid, text, uuid, uuid, timestamptz, text, uuid) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION dialer.enqueue(text, uuid, text, uuid, uuid, timestamptz, text, uuid)
+REVOKE EXECUTE ON FUNCTION dialer.enqueue(text, uuid, text, uuid, uuid, timestamptz, text, uuid, uuid, text, timestamptz)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dialer.enqueue(text, uuid, text, uuid, uuid, timestamptz, text, uuid, uuid, text, timestamptz)
     TO authenticated, service_role;
-CREATE OR REPLACE FUNCTION enqueue_call(
+-- enqueue_call() takes a campaign, a calling window and a latest time
+-- (see "Campaigns and calling windows" below): new parameters, so a new
+-- function in place of 0.1.0's.
+DROP FUNCTION enqueue_call(text, uuid, jsonb, uuid, uuid, timestamptz, text, uuid);
+CREATE FUNCTION enqueue_call(
     recipient_number text,
     template_id uuid DEFAULT NULL,
     custom_variables jsonb DEFAULT NULL,
@@ -587,7 +595,10 @@ CREATE OR REPLACE FUNCTION enqueue_call(
     caller_number_id uuid DEFAULT NULL,
     scheduled_time timestamptz DEFAULT NULL,
     idempotency_key text DEFAULT NULL,
-    user_id uuid DEFAULT NULL
+    user_id uuid DEFAULT NULL,
+    campaign_id uuid DEFAULT NULL,
+    call_window jsonb DEFAULT NULL,
+    expires_at timestamptz DEFAULT NULL
 ) RETURNS public.call_queue
     LANGUAGE plpgsql VOLATILE
     SET search_path = ''
@@ -597,9 +608,15 @@ BEGIN
             FROM dialer.enqueue(enqueue_call.recipient_number, enqueue_call.template_id,
                                 enqueue_call.custom_variables::text, enqueue_call.voice_id,
                                 enqueue_call.caller_number_id, enqueue_call.scheduled_time,
-                                enqueue_call.idempotency_key, enqueue_call.user_id) AS o);
+                                enqueue_call.idempotency_key, enqueue_call.user_id,
+                                enqueue_call.campaign_id, enqueue_call.call_window::text,
+                                enqueue_call.expires_at) AS o);
 END
 $$;
+REVOKE ALL ON FUNCTION enqueue_call(text, uuid, jsonb, uuid, uuid, timestamptz, text, uuid, uuid, jsonb, timestamptz)
+    FROM PUBLIC, anon;
+GRANT EXECUTE ON FUNCTION enqueue_call(text, uuid, jsonb, uuid, uuid, timestamptz, text, uuid, uuid, jsonb, timestamptz)
+    TO authenticated, service_role;
 
 ---------------------------------------------------------------------------
 -- One rule for a user's own caller number (core/src/routing.rs): the call's
@@ -638,6 +655,220 @@ AS $$
     FROM dialer.pick_number(pick_provider_number.recipient_number, pick_provider_number.caller_number_id,
                             pick_provider_number.provider_id) AS o
 $$;
+
+---------------------------------------------------------------------------
+-- Campaigns and calling windows (README): the campaigns table, a queued
+-- call's campaign, window and latest time, a user's default window, and
+-- the API over them. Calls queued before this update have no window
+-- (call_window NULL) and are placed as before.
+---------------------------------------------------------------------------
+CREATE TABLE campaigns (
+    id               UUID PRIMARY KEY DEFAULT uuid_generate_v4(),
+    user_id          UUID NOT NULL REFERENCES auth.users (id),
+    name             TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    template_id      UUID REFERENCES call_templates (id),
+    voice_id         UUID REFERENCES voice_options (id),
+    caller_number_id UUID REFERENCES user_phone_numbers (id),
+    call_window      JSONB,
+    expires_at       TIMESTAMPTZ,
+    paused           BOOLEAN NOT NULL DEFAULT false,
+    canceled_at      TIMESTAMPTZ,
+    created_at       TIMESTAMPTZ DEFAULT CURRENT_TIMESTAMP,
+    updated_at       TIMESTAMPTZ DEFAULT CURRENT_TIMESTAMP
+);
+CREATE INDEX campaigns_user_id ON campaigns (user_id);
+ALTER TABLE call_queue
+    ADD COLUMN campaign_id UUID REFERENCES campaigns (id),
+    ADD COLUMN call_window JSONB,
+    ADD COLUMN expires_at TIMESTAMPTZ;
+CREATE INDEX call_queue_campaign ON call_queue (campaign_id, status)
+    WHERE campaign_id IS NOT NULL;
+CREATE INDEX call_queue_expiring ON call_queue (expires_at)
+    WHERE status = 'queued' AND expires_at IS NOT NULL;
+ALTER TABLE user_profiles ADD COLUMN call_window JSONB;
+
+CREATE FUNCTION dialer."validate_call_window"()
+	RETURNS TRIGGER
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'validate_call_window_wrapper';
+CREATE FUNCTION dialer."validate_campaign"()
+	RETURNS TRIGGER
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'validate_campaign_wrapper';
+CREATE FUNCTION dialer."billed_minutes"(
+	"seconds" INT
+) RETURNS bigint
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'billed_minutes_wrapper';
+CREATE FUNCTION dialer."campaign_action"(
+	"campaign_id" uuid,
+	"action" TEXT
+) RETURNS TABLE (
+	"campaign" public.campaigns,
+	"error_code" TEXT,
+	"error_message" TEXT,
+	"error_detail" TEXT,
+	"error_hint" TEXT
+)
+VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'campaign_action_wrapper';
+CREATE FUNCTION dialer."enqueue_batch"(
+	"calls" TEXT,
+	"template_id" uuid,
+	"voice_id" uuid,
+	"caller_number_id" uuid,
+	"campaign_id" uuid,
+	"call_window" TEXT,
+	"expires_at" timestamp with time zone,
+	"skip_invalid" bool,
+	"user_id" uuid
+) RETURNS TABLE (
+	"result" jsonb,
+	"error_code" TEXT,
+	"error_message" TEXT,
+	"error_detail" TEXT,
+	"error_hint" TEXT
+)
+VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'enqueue_batch_wrapper';
+REVOKE EXECUTE ON FUNCTION dialer.validate_call_window(), dialer.validate_campaign(),
+    dialer.billed_minutes(integer), dialer.campaign_action(uuid, text),
+    dialer.enqueue_batch(text, uuid, uuid, uuid, uuid, text, timestamptz, boolean, uuid)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dialer.billed_minutes(integer), dialer.campaign_action(uuid, text),
+    dialer.enqueue_batch(text, uuid, uuid, uuid, uuid, text, timestamptz, boolean, uuid)
+TO authenticated, service_role;
+
+-- A user's default window and a campaign's are windows
+-- (core/src/window.rs), stored with every key written out; canceling a
+-- campaign is cancel_campaign()'s, which cancels its queued calls with it
+-- (src/window.rs, src/campaigns.rs).
+CREATE TRIGGER validate_call_window BEFORE INSERT OR UPDATE OF call_window ON user_profiles
+    FOR EACH ROW EXECUTE FUNCTION dialer.validate_call_window();
+CREATE TRIGGER validate_campaign BEFORE INSERT OR UPDATE ON campaigns
+    FOR EACH ROW EXECUTE FUNCTION dialer.validate_campaign();
+
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON campaigns
+    FOR EACH ROW EXECUTE FUNCTION dialer.set_updated_at();
+CREATE TRIGGER protect_columns BEFORE UPDATE ON campaigns
+    FOR EACH ROW EXECUTE FUNCTION dialer.protect_columns('id', 'user_id', 'created_at');
+
+-- A user's own campaigns, as for their other rows; only admins delete (a
+-- campaign with calls stays, as its calls refer to it).
+ALTER TABLE campaigns ENABLE ROW LEVEL SECURITY;
+CREATE POLICY "Users can view own campaigns" ON campaigns
+    FOR SELECT TO authenticated USING ((SELECT dialer.uid()) = user_id);
+CREATE POLICY "Users can create campaigns" ON campaigns
+    FOR INSERT TO authenticated
+    WITH CHECK ((SELECT dialer.uid()) = user_id AND canceled_at IS NULL);
+CREATE POLICY "Users can update own campaigns" ON campaigns
+    FOR UPDATE TO authenticated
+    USING ((SELECT dialer.uid()) = user_id) WITH CHECK ((SELECT dialer.uid()) = user_id);
+CREATE POLICY "Admin can manage all campaigns" ON campaigns
+    FOR ALL TO authenticated
+    USING ((SELECT dialer.is_admin())) WITH CHECK ((SELECT dialer.is_admin()));
+REVOKE ALL ON campaigns FROM PUBLIC, anon, authenticated, service_role;
+GRANT SELECT, INSERT, UPDATE, DELETE ON campaigns TO authenticated, service_role;
+SELECT pg_catalog.pg_extension_config_dump('campaigns', '');
+
+-- A campaign's progress in one query: its calls by state (an expired call
+-- is canceled with last_error 'expired: ...'; the other canceled calls are
+-- counted apart from it) and the minutes billed for them. The caller's
+-- own rights apply (security_invoker): a user sees their own campaigns.
+CREATE VIEW campaign_progress WITH (security_invoker = true) AS
+SELECT c.id AS campaign_id, c.user_id, c.name, c.paused, c.canceled_at, c.expires_at,
+       count(q.id) AS calls,
+       count(q.id) FILTER (WHERE q.status = 'queued') AS queued,
+       count(q.id) FILTER (WHERE q.status = 'in-progress') AS in_progress,
+       count(q.id) FILTER (WHERE q.status = 'completed') AS completed,
+       count(q.id) FILTER (WHERE q.status = 'failed') AS failed,
+       count(q.id) FILTER (WHERE q.status = 'canceled'
+                                 AND (q.last_error IS NULL OR q.last_error NOT LIKE 'expired%')) AS canceled,
+       count(q.id) FILTER (WHERE q.status = 'canceled' AND q.last_error LIKE 'expired%') AS expired,
+       coalesce(sum(h.minutes), 0)::bigint AS minutes_used
+FROM public.campaigns c
+LEFT JOIN public.call_queue q ON q.campaign_id = c.id
+LEFT JOIN LATERAL (
+    SELECT sum(dialer.billed_minutes(coalesce(r.duration, 0))) AS minutes
+    FROM public.user_call_history r WHERE r.call_queue_id = q.id) AS h ON true
+GROUP BY c.id;
+REVOKE ALL ON campaign_progress FROM PUBLIC, anon, authenticated, service_role;
+GRANT SELECT ON campaign_progress TO authenticated, service_role;
+
+---------------------------------------------------------------------------
+-- Shells (see dialer.raised()): enqueue_calls (src/batch.rs) queues up to
+-- 10,000 calls in one request, all or nothing unless skip_invalid; each
+-- call is {"recipient_number", "custom_variables", "scheduled_time",
+-- "idempotency_key", "call_window", "expires_at"}, the rest is shared.
+-- pause_campaign, resume_campaign and cancel_campaign (src/campaigns.rs).
+---------------------------------------------------------------------------
+CREATE FUNCTION enqueue_calls(
+    calls jsonb,
+    template_id uuid DEFAULT NULL,
+    voice_id uuid DEFAULT NULL,
+    caller_number_id uuid DEFAULT NULL,
+    campaign_id uuid DEFAULT NULL,
+    call_window jsonb DEFAULT NULL,
+    expires_at timestamptz DEFAULT NULL,
+    skip_invalid boolean DEFAULT false,
+    user_id uuid DEFAULT NULL
+) RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = ''
+AS $$
+BEGIN
+    RETURN (SELECT dialer.raised(o.result, o.error_code, o.error_message, o.error_detail, o.error_hint)
+            FROM dialer.enqueue_batch(enqueue_calls.calls::text, enqueue_calls.template_id,
+                                      enqueue_calls.voice_id, enqueue_calls.caller_number_id,
+                                      enqueue_calls.campaign_id, enqueue_calls.call_window::text,
+                                      enqueue_calls.expires_at, enqueue_calls.skip_invalid,
+                                      enqueue_calls.user_id) AS o);
+END
+$$;
+
+CREATE FUNCTION pause_campaign(campaign_id uuid) RETURNS public.campaigns
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = ''
+AS $$
+BEGIN
+    RETURN (SELECT dialer.raised(o.campaign, o.error_code, o.error_message, o.error_detail, o.error_hint)
+            FROM dialer.campaign_action(pause_campaign.campaign_id, 'pause') AS o);
+END
+$$;
+
+CREATE FUNCTION resume_campaign(campaign_id uuid) RETURNS public.campaigns
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = ''
+AS $$
+BEGIN
+    RETURN (SELECT dialer.raised(o.campaign, o.error_code, o.error_message, o.error_detail, o.error_hint)
+            FROM dialer.campaign_action(resume_campaign.campaign_id, 'resume') AS o);
+END
+$$;
+
+CREATE FUNCTION cancel_campaign(campaign_id uuid) RETURNS public.campaigns
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = ''
+AS $$
+BEGIN
+    RETURN (SELECT dialer.raised(o.campaign, o.error_code, o.error_message, o.error_detail, o.error_hint)
+            FROM dialer.campaign_action(cancel_campaign.campaign_id, 'cancel') AS o);
+END
+$$;
+
+REVOKE ALL ON FUNCTION
+    enqueue_calls(jsonb, uuid, uuid, uuid, uuid, jsonb, timestamptz, boolean, uuid),
+    pause_campaign(uuid), resume_campaign(uuid), cancel_campaign(uuid)
+FROM PUBLIC, anon;
+GRANT EXECUTE ON FUNCTION
+    enqueue_calls(jsonb, uuid, uuid, uuid, uuid, jsonb, timestamptz, boolean, uuid),
+    pause_campaign(uuid), resume_campaign(uuid), cancel_campaign(uuid)
+TO authenticated, service_role;
 
 ---------------------------------------------------------------------------
 -- Last: the baseline takes what this update changed.

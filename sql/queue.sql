@@ -76,7 +76,9 @@ CREATE TRIGGER validate_user_phone_number BEFORE INSERT OR UPDATE OF full_number
 -- statement, where a SQL function's body is planned at every call.
 -- enqueue_call (src/queue.rs): queue one call for the current user (an
 -- admin or service_role may name the user); with an idempotency_key, the
--- same key returns the same call, however often it is sent.
+-- same key returns the same call, however often it is sent. A campaign
+-- lends the call its template, voice, caller number, window and latest
+-- time where the call names none; the call waits for its window to open.
 -- cancel_call (src/queue.rs): the owner (or an admin, or service_role)
 -- cancels a queued call. mark_call_placed and mark_call_failed
 -- (src/calls.rs), for the worker: a call in progress gets the provider's
@@ -90,7 +92,10 @@ CREATE FUNCTION enqueue_call(
     caller_number_id uuid DEFAULT NULL,
     scheduled_time timestamptz DEFAULT NULL,
     idempotency_key text DEFAULT NULL,
-    user_id uuid DEFAULT NULL
+    user_id uuid DEFAULT NULL,
+    campaign_id uuid DEFAULT NULL,
+    call_window jsonb DEFAULT NULL,
+    expires_at timestamptz DEFAULT NULL
 ) RETURNS public.call_queue
     LANGUAGE plpgsql VOLATILE
     SET search_path = ''
@@ -100,7 +105,9 @@ BEGIN
             FROM dialer.enqueue(enqueue_call.recipient_number, enqueue_call.template_id,
                                 enqueue_call.custom_variables::text, enqueue_call.voice_id,
                                 enqueue_call.caller_number_id, enqueue_call.scheduled_time,
-                                enqueue_call.idempotency_key, enqueue_call.user_id) AS o);
+                                enqueue_call.idempotency_key, enqueue_call.user_id,
+                                enqueue_call.campaign_id, enqueue_call.call_window::text,
+                                enqueue_call.expires_at) AS o);
 END
 $$;
 
@@ -155,7 +162,7 @@ $$;
 -- Grants: the API is for signed-in users and the worker, never anon.
 ---------------------------------------------------------------------------
 REVOKE ALL ON FUNCTION
-    enqueue_call(text, uuid, jsonb, uuid, uuid, timestamptz, text, uuid),
+    enqueue_call(text, uuid, jsonb, uuid, uuid, timestamptz, text, uuid, uuid, jsonb, timestamptz),
     cancel_call(uuid),
     pick_provider_number(text, uuid, uuid),
     claim_due_calls(integer),
@@ -164,7 +171,7 @@ REVOKE ALL ON FUNCTION
     rescue_stale_calls(interval)
 FROM PUBLIC, anon;
 GRANT EXECUTE ON FUNCTION
-    enqueue_call(text, uuid, jsonb, uuid, uuid, timestamptz, text, uuid),
+    enqueue_call(text, uuid, jsonb, uuid, uuid, timestamptz, text, uuid, uuid, jsonb, timestamptz),
     cancel_call(uuid),
     pick_provider_number(text, uuid, uuid),
     claim_due_calls(integer),

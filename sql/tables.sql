@@ -268,3 +268,44 @@ CREATE UNIQUE INDEX user_call_history_call_id ON user_call_history (call_id)
 -- Provider webhooks find their call by the provider's call id.
 CREATE INDEX call_queue_call_id ON call_queue (call_id)
     WHERE call_id IS NOT NULL;
+
+-- Campaigns: a user's calls queued together, sharing a template, voice,
+-- caller number, calling window and latest time (each call may bring its
+-- own instead); a paused campaign's calls are not claimed. See README,
+-- "Campaigns and calling windows".
+CREATE TABLE campaigns (
+    id               UUID PRIMARY KEY DEFAULT uuid_generate_v4(),
+    user_id          UUID NOT NULL REFERENCES auth.users (id),
+    name             TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    template_id      UUID REFERENCES call_templates (id),
+    voice_id         UUID REFERENCES voice_options (id),
+    caller_number_id UUID REFERENCES user_phone_numbers (id),
+    call_window      JSONB,
+    expires_at       TIMESTAMPTZ,
+    paused           BOOLEAN NOT NULL DEFAULT false,
+    canceled_at      TIMESTAMPTZ,
+    created_at       TIMESTAMPTZ DEFAULT CURRENT_TIMESTAMP,
+    updated_at       TIMESTAMPTZ DEFAULT CURRENT_TIMESTAMP
+);
+CREATE INDEX campaigns_user_id ON campaigns (user_id);
+
+ALTER TABLE call_queue
+    -- The campaign the call belongs to, if any.
+    ADD COLUMN campaign_id UUID REFERENCES campaigns (id),
+    -- When the call may be placed, in the recipient's local time
+    -- (core/src/window.rs): set for every call the checks pass, NULL (no
+    -- window) only on rows nobody checked (a superuser's, or queued before
+    -- 0.2.0).
+    ADD COLUMN call_window JSONB,
+    -- Not placed by then, the call ends canceled ("expired").
+    ADD COLUMN expires_at TIMESTAMPTZ;
+-- A campaign's calls, for its progress and cancel_campaign().
+CREATE INDEX call_queue_campaign ON call_queue (campaign_id, status)
+    WHERE campaign_id IS NOT NULL;
+-- Queued calls that expire, for rescue_stale_calls().
+CREATE INDEX call_queue_expiring ON call_queue (expires_at)
+    WHERE status = 'queued' AND expires_at IS NOT NULL;
+
+-- A user's default calling window, for calls that bring none and belong to
+-- no campaign with one.
+ALTER TABLE user_profiles ADD COLUMN call_window JSONB;

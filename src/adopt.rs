@@ -40,6 +40,11 @@ pub const SPEC_TABLES: [&str; 11] = [
     "user_call_history",
 ];
 
+/// Tables of pg_dialer beyond the spec's: created by the install script
+/// whether or not it adopts the spec's tables (never adopted themselves);
+/// adopted tables may refer to them.
+pub const ADDED_TABLES: [&str; 1] = ["campaigns"];
+
 /// Where hand-built tables wait while the install script creates its own.
 const ASIDE: &str = "dialer_adopting";
 
@@ -1131,8 +1136,9 @@ fn ident(name: &str) -> String {
 mod tests {
     use pgrx::prelude::*;
 
-    /// SPEC_TABLES names exactly the tables the install script creates in
-    /// public, each after the tables it refers to.
+    /// SPEC_TABLES and ADDED_TABLES name exactly the tables the install
+    /// script creates in public, each spec table after the spec tables it
+    /// refers to (an added table exists before any is adopted).
     #[pg_test]
     fn spec_tables_are_the_installed_tables_in_reference_order() {
         let installed = Spi::get_one::<Vec<String>>(
@@ -1143,7 +1149,11 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        let mut listed: Vec<String> = super::SPEC_TABLES.iter().map(|t| t.to_string()).collect();
+        let mut listed: Vec<String> = super::SPEC_TABLES
+            .iter()
+            .chain(super::ADDED_TABLES.iter())
+            .map(|t| t.to_string())
+            .collect();
         listed.sort();
         assert_eq!(installed, listed);
         for (i, table) in super::SPEC_TABLES.iter().enumerate() {
@@ -1157,6 +1167,9 @@ mod tests {
             .unwrap()
             .unwrap();
             for r in referenced {
+                if super::ADDED_TABLES.contains(&r.as_str()) {
+                    continue;
+                }
                 let pos = super::SPEC_TABLES.iter().position(|t| *t == r).unwrap();
                 assert!(
                     pos < i,

@@ -25,7 +25,8 @@ pub type CallRow = pgrx::composite_type!('static, "public.call_queue");
 /// A call in progress, locked: its attempts so far. PT404 when there is no
 /// such call, PT409 when it is not in progress.
 const LOCK_IN_PROGRESS: &str = "
-    SELECT q.status, q.retry_count FROM public.call_queue q WHERE q.id = $1 FOR UPDATE";
+    SELECT q.status, q.retry_count, q.recipient_number, q.call_window::text
+    FROM public.call_queue q WHERE q.id = $1 FOR UPDATE";
 
 const SET_CALL_ID: &str = "
     UPDATE public.call_queue q SET call_id = $2 WHERE q.id = $1 RETURNING q";
@@ -36,32 +37,91 @@ const END_FAILED: &str = "
 
 const QUEUE_AGAIN: &str = "
     UPDATE public.call_queue q
-    SET status = 'queued', retry_count = $2, last_error = $3, scheduled_time = now() + $4,
+    SET status = 'queued', retry_count = $2, last_error = $3, scheduled_time = $4,
         provider_id = NULL, provider_phone_number_id = NULL, claimed_at = NULL, call_id = NULL
     WHERE q.id = $1 RETURNING q";
 
 /// Calls in progress since `$1` or earlier, oldest first; those another
 /// transaction holds are left to it.
 const STALE: &str = "
-    SELECT q.id, q.retry_count FROM public.call_queue q
+    SELECT q.id, q.retry_count, q.recipient_number, q.call_window::text FROM public.call_queue q
     WHERE q.status = 'in-progress' AND coalesce(q.claimed_at, q.updated_at) <= now() - $1
     ORDER BY coalesce(q.claimed_at, q.updated_at)
     FOR UPDATE SKIP LOCKED";
 
-/// The attempts a call has had so far, if it is in progress (locked).
+/// Queued calls past their latest time; those another transaction holds
+/// (a claim) are left to it.
+const EXPIRED: &str = "
+    SELECT q.id FROM public.call_queue q
+    WHERE q.status = 'queued' AND q.expires_at <= now()
+    FOR UPDATE SKIP LOCKED";
+
+/// Queued calls past their latest time, of the ids given, end canceled as
+/// expired (not billed: they were never placed). For claims and
+/// `rescue_stale_calls()`, whichever notices first.
+pub fn expire(client: &SpiClient<'_>, ids: &[Uuid]) -> Result<Vec<CallRow>, SpiError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    plans::query(
+        client,
+        "UPDATE public.call_queue q
+         SET status = 'canceled', last_error = 'expired: not placed by ' || q.expires_at
+         WHERE q.id = ANY ($1) AND q.status = 'queued' AND q.expires_at IS NOT NULL
+         RETURNING q",
+        &[ids.to_vec().into()],
+    )?
+    .map(|row| row.get::<CallRow>(1).map(|call| call.expect("a row")))
+    .collect()
+}
+
+/// A call in progress, locked, as a failed attempt needs it.
+pub struct Attempted {
+    pub id: Uuid,
+    /// Attempts made before.
+    pub attempts: i32,
+    pub recipient: Option<String>,
+    pub call_window: Option<String>,
+}
+
+impl Attempted {
+    /// When the call goes out again after `delay`: then, or its window's
+    /// next opening (a window that cannot be read leaves the time as is:
+    /// the claim ends such a call with the reason).
+    fn retry_at(&self, delay: f64) -> TimestampWithTimeZone {
+        let micros = crate::checks::as_micros(crate::window::transaction_now())
+            .saturating_add((delay * 1e6).round() as i64);
+        let at = TimestampWithTimeZone::try_from(micros).expect("a retry within a week of now");
+        let recipient = self.recipient.as_deref().unwrap_or_default();
+        pg_dialer_core::phone::parse_e164("recipient_number", recipient)
+            .and_then(|r| crate::window::CallWindow::of_call(self.call_window.as_deref(), &r))
+            .and_then(|window| window.opening(at))
+            .unwrap_or(at)
+    }
+}
+
+/// The call, if it is in progress (locked).
 fn lock_in_progress(
     client: &SpiClient<'_>,
     id: Option<Uuid>,
-) -> Result<Result<i32, DialerError>, SpiError> {
+) -> Result<Result<Attempted, DialerError>, SpiError> {
     let Some(id) = id else {
         return Ok(Err(DialerError::not_found("call <NULL> not found")));
     };
     let found = plans::first(client, LOCK_IN_PROGRESS, &[id.into()], |row| {
-        Ok((row.get::<String>(1)?, row.get::<i32>(2)?))
+        Ok((
+            row.get::<String>(1)?,
+            Attempted {
+                id,
+                attempts: row.get::<i32>(2)?.unwrap_or(0),
+                recipient: row.get(3)?,
+                call_window: row.get(4)?,
+            },
+        ))
     })?;
     Ok(match found {
         None => Err(DialerError::not_found(format!("call {id} not found"))),
-        Some((Some(status), attempts)) if status == "in-progress" => Ok(attempts.unwrap_or(0)),
+        Some((Some(status), call)) if status == "in-progress" => Ok(call),
         Some((status, _)) => Err(DialerError::new(
             ErrorKind::Conflict,
             format!(
@@ -99,30 +159,29 @@ fn jitter() -> f64 {
     unsafe { pg_sys::pg_prng_double(&raw mut pg_sys::pg_global_prng_state) }
 }
 
-/// One failed attempt of call `id` (locked, in progress, `attempts` made
-/// before): queued again after the backoff, or failed for good.
+/// One failed attempt of `call` (locked, in progress): queued again after
+/// the backoff (within its window), or failed for good.
 pub fn fail_attempt(
     client: &SpiClient<'_>,
-    id: Uuid,
-    attempts: i32,
+    call: &Attempted,
     reason: &str,
     retryable: bool,
 ) -> Result<CallRow, SpiError> {
-    let attempts = attempts.max(0).saturating_add(1);
+    let attempts = call.attempts.max(0).saturating_add(1);
     match retry_delay(attempts, retryable, jitter()) {
         None => updated_call(
             client,
             END_FAILED,
-            &[id.into(), attempts.into(), reason.into()],
+            &[call.id.into(), attempts.into(), reason.into()],
         ),
         Some(secs) => updated_call(
             client,
             QUEUE_AGAIN,
             &[
-                id.into(),
+                call.id.into(),
                 attempts.into(),
                 reason.into(),
-                seconds(secs).into(),
+                call.retry_at(secs).into(),
             ],
         ),
     }
@@ -214,10 +273,9 @@ mod dialer {
         outcome(spi(Spi::connect_mut(|client| {
             match lock_in_progress(client, call_queue_id)? {
                 Err(err) => Ok(Err(err)),
-                Ok(attempts) => fail_attempt(
+                Ok(call) => fail_attempt(
                     client,
-                    call_queue_id.expect("a locked call has an id"),
-                    attempts,
+                    &call,
                     &reason,
                     // NULL: not retryable (the parameter's default is true)
                     retryable.unwrap_or(false),
@@ -230,7 +288,9 @@ mod dialer {
 
 /// rescue_stale_calls: calls in progress for longer than `older_than`
 /// (default pg_dialer.stale_call_timeout) without a result count a failed
-/// attempt: queued again, or failed once their attempts are used up.
+/// attempt: queued again, or failed once their attempts are used up. Queued
+/// calls past their latest time (`expires_at`) end canceled, as expired.
+/// Returns the calls it changed.
 /// `older_than => '0 seconds'` takes back every call in progress (after an
 /// outage).
 #[pg_extern(volatile, parallel_unsafe, requires = ["tables"])]
@@ -252,18 +312,25 @@ fn rescue_stale_calls(
     }
     let reason = format!("no result within {text} of being claimed");
     let rescued = spi(Spi::connect_mut(|client| {
-        let stale: Vec<(Uuid, i32)> = plans::query(client, STALE, &[timeout.into()])?
+        let stale: Vec<Attempted> = plans::query(client, STALE, &[timeout.into()])?
             .map(|row| {
-                Ok((
-                    row.get::<Uuid>(1)?.expect("an id"),
-                    row.get::<i32>(2)?.unwrap_or(0),
-                ))
+                Ok(Attempted {
+                    id: row.get::<Uuid>(1)?.expect("an id"),
+                    attempts: row.get::<i32>(2)?.unwrap_or(0),
+                    recipient: row.get(3)?,
+                    call_window: row.get(4)?,
+                })
             })
             .collect::<Result<_, SpiError>>()?;
-        stale
-            .into_iter()
-            .map(|(id, attempts)| fail_attempt(client, id, attempts, &reason, true))
-            .collect::<Result<Vec<_>, SpiError>>()
+        let mut rescued = stale
+            .iter()
+            .map(|call| fail_attempt(client, call, &reason, true))
+            .collect::<Result<Vec<_>, SpiError>>()?;
+        let expired: Vec<Uuid> = plans::query(client, EXPIRED, &[])?
+            .map(|row| row.get::<Uuid>(1).map(|id| id.expect("an id")))
+            .collect::<Result<_, SpiError>>()?;
+        rescued.extend(expire(client, &expired)?);
+        Ok(rescued)
     }));
     SetOfIterator::new(rescued)
 }

@@ -6,8 +6,11 @@
 use pgrx::prelude::*;
 
 mod adopt;
+mod batch;
 mod billing;
 mod calls;
+mod campaigns;
+mod checks;
 mod errors;
 mod identity;
 mod locks;
@@ -22,6 +25,7 @@ mod settings;
 mod settlement;
 mod usage;
 mod version;
+mod window;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -116,6 +120,19 @@ extension_sql_file!(
 
 // Last: who may execute the helpers in schema dialer, and the listing of
 // what was installed, for dialer.schema_drift().
+extension_sql_file!(
+    "../sql/campaigns.sql",
+    name = "campaigns",
+    requires = [
+        "billing",
+        window::dialer::validate_call_window,
+        campaigns::dialer::campaign_action,
+        campaigns::dialer::validate_campaign,
+        campaigns::dialer::billed_minutes,
+        batch::dialer::enqueue_batch
+    ]
+);
+
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
@@ -138,6 +155,7 @@ pub mod pg_test {
 
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec![]
+        // calls are placed at any hour in the tests (see scripts/test.sh)
+        vec![r#"pg_dialer.default_call_window = '{"always": true}'"#]
     }
 }

@@ -3,19 +3,21 @@
 //! (trigger `validate_queued_call`, see sql/queue.sql).
 
 use crate::calls::CallRow;
+use crate::checks::{call_owner, check_call, check_quota, check_request, CallInput, Refs};
 use crate::errors::{outcome, raise, spi};
 use crate::identity::{caller_is_privileged, current_identity};
 use crate::plans;
-use crate::settings;
-use pg_dialer_core::error::{quoted, DialerError, ErrorKind};
+use crate::window::MAX_WINDOW_BYTES;
+use pg_dialer_core::error::{DialerError, ErrorKind};
 use pg_dialer_core::json;
 use pg_dialer_core::params::TemplateParams;
 use pg_dialer_core::phone::parse_e164;
 use pgrx::datum::TryFromDatumError;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use pgrx::{AllocatedByPostgres, AllocatedByRust};
+use pgrx::{AllocatedByPostgres, AllocatedByRust, JsonB};
 use serde_json::Value;
+use std::collections::HashSet;
 
 #[pg_schema]
 mod dialer {
@@ -39,6 +41,9 @@ mod dialer {
         scheduled_time: Option<TimestampWithTimeZone>,
         idempotency_key: Option<String>,
         user_id: Option<pgrx::Uuid>,
+        campaign_id: Option<pgrx::Uuid>,
+        call_window: Option<&str>,
+        expires_at: Option<TimestampWithTimeZone>,
     ) -> TableIterator<
         'static,
         (
@@ -53,10 +58,8 @@ mod dialer {
         ),
     > {
         let user = crate::identity::acting_for(user_id, "queue calls");
-        let call = custom_variables
-            .map(|text| json::parse("custom_variables", text, VARIABLES_READ_BYTES))
-            .transpose()
-            .map(|custom_variables| QueuedCall {
+        let read = || -> Result<QueuedCall, DialerError> {
+            Ok(QueuedCall {
                 id: None,
                 user_id: Some(user),
                 recipient_number,
@@ -64,10 +67,20 @@ mod dialer {
                 template_id: template_id.map(|id| id.to_string()),
                 voice_id: voice_id.map(|id| id.to_string()),
                 scheduled_time,
-                custom_variables,
+                custom_variables: custom_variables
+                    .map(|text| json::parse("custom_variables", text, VARIABLES_READ_BYTES))
+                    .transpose()?,
                 idempotency_key,
-            });
-        crate::errors::outcome_or_null(call.and_then(|call| super::enqueue(call, custom_variables)))
+                campaign_id: campaign_id.map(|id| id.to_string()),
+                call_window: call_window
+                    .map(|text| json::parse("call_window", text, MAX_WINDOW_BYTES))
+                    .transpose()?,
+                expires_at,
+            })
+        };
+        crate::errors::outcome_or_null(
+            read().and_then(|call| super::enqueue(call, custom_variables)),
+        )
     }
 
     /// Trigger `validate_queued_call` (its SQL shell in sql/queue.sql):
@@ -101,19 +114,25 @@ mod dialer {
     }
 
     /// The `WHEN` of trigger `validate_queued_call` (sql/queue.sql): whether
-    /// a queued row is to be checked. Not the row `enqueue` checked and is
-    /// inserting (its token is used up), and not a superuser's; any other.
-    /// Answered here, the trigger's PL/pgSQL shell does not run for those.
+    /// a queued row is to be checked. Not a row this backend checked (or
+    /// moves itself) and is writing right now (`Passing`: each passes
+    /// once), and not a superuser's; any other. Answered here, the
+    /// trigger's PL/pgSQL shell does not run for those.
     #[pg_extern(volatile, strict, parallel_unsafe, requires = ["tables"])]
     fn needs_check(new: pgrx::composite_type!("public.call_queue")) -> bool {
         if crate::identity::caller_is_superuser() {
             return false;
         }
-        if !CHECKED.with(|checked| checked.borrow().is_some()) {
-            return true;
-        }
-        let call = read_call(&new).expect("call_queue has the columns read");
-        !checked_by_enqueue(&call)
+        PASSING.with(|passing| {
+            let mut passing = passing.borrow_mut();
+            if passing.is_empty() {
+                return true;
+            }
+            let id = new
+                .get_by_name::<pgrx::Uuid>("id")
+                .expect("call_queue has an id");
+            !id.is_some_and(|id| passing.remove(id.as_bytes()))
+        })
     }
 
     /// `cancel_call()`: cancels a queued call, the caller's own, or any for
@@ -261,10 +280,8 @@ pub fn jsonb_column<A: pgrx::WhoAllocated>(
 }
 
 /// The longest variables read at all; the checks then hold them to
-/// `json::MAX_FIELD_BYTES` as compact JSON (`check_template`).
-const VARIABLES_READ_BYTES: usize = json::MAX_FIELD_BYTES + 64 * 1024;
-/// The longest idempotency key accepted.
-const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+/// `json::MAX_FIELD_BYTES` as compact JSON (`check_call`).
+pub const VARIABLES_READ_BYTES: usize = json::MAX_FIELD_BYTES + 64 * 1024;
 
 /// A queued call's columns that the checks read.
 struct QueuedCall {
@@ -277,28 +294,23 @@ struct QueuedCall {
     scheduled_time: Option<TimestampWithTimeZone>,
     custom_variables: Option<Value>,
     idempotency_key: Option<String>,
-}
-
-impl QueuedCall {
-    /// The same call, whatever its id.
-    fn same_call(&self, other: &QueuedCall) -> bool {
-        let time = |t: Option<TimestampWithTimeZone>| t.map(i64::from);
-        self.user_id == other.user_id
-            && self.recipient_number == other.recipient_number
-            && self.caller_number_id == other.caller_number_id
-            && self.template_id == other.template_id
-            && self.voice_id == other.voice_id
-            && time(self.scheduled_time) == time(other.scheduled_time)
-            && self.custom_variables == other.custom_variables
-            && self.idempotency_key == other.idempotency_key
-    }
+    campaign_id: Option<String>,
+    call_window: Option<Value>,
+    expires_at: Option<TimestampWithTimeZone>,
 }
 
 /// What the checks fill in or normalize.
 struct Patch {
     recipient_number: String,
+    /// The user, when the row named none.
     user_id: Option<pgrx::Uuid>,
-    scheduled_time: Option<TimestampWithTimeZone>,
+    scheduled_time: TimestampWithTimeZone,
+    call_window: Value,
+    expires_at: Option<TimestampWithTimeZone>,
+    /// The call's own, else its campaign's.
+    caller_number_id: Option<String>,
+    template_id: Option<String>,
+    voice_id: Option<String>,
 }
 
 fn read_call<A: pgrx::WhoAllocated>(
@@ -318,6 +330,9 @@ fn read_call<A: pgrx::WhoAllocated>(
         scheduled_time: row.get_by_name("scheduled_time")?,
         custom_variables: jsonb_column(row, "custom_variables", VARIABLES_READ_BYTES)?,
         idempotency_key: row.get_by_name("idempotency_key")?,
+        campaign_id: id("campaign_id")?,
+        call_window: jsonb_column(row, "call_window", MAX_WINDOW_BYTES)?,
+        expires_at: row.get_by_name("expires_at")?,
     })
 }
 
@@ -327,9 +342,9 @@ fn check_row(
     old: Option<PgHeapTuple<'_, AllocatedByRust>>,
 ) -> Result<CallRow, DialerError> {
     // The trigger's WHEN (`needs_check`) leaves out rows that are not
-    // queued, a superuser's and the one enqueue checked; what it cannot see
-    // is the row before an UPDATE: a call the worker queues again (a retry)
-    // passes as it is.
+    // queued, a superuser's and those this backend checked; what it cannot
+    // see is the row before an UPDATE: a call the worker queues again (a
+    // retry) passes as it is.
     let was_queued = |old: &PgHeapTuple<'_, AllocatedByRust>| {
         old.get_by_name::<String>("status")
             .expect("call_queue has a status")
@@ -340,14 +355,30 @@ fn check_row(
         return Ok(returned(new));
     }
     let call = read_call(&new).expect("call_queue has the columns read");
-    let patch = Spi::connect(|client| check_with(client, &call, old.is_some()))?;
+    let patch = Spi::connect(|client| check(client, &call, old.is_some()))?;
+    let uuid = |id: &Option<String>| {
+        id.as_deref()
+            .map(|id| id.parse::<uuid::Uuid>().expect("an id read from the row"))
+            .map(|id| pgrx::Uuid::from_bytes(*id.as_bytes()))
+    };
     let set = |row: &mut PgHeapTuple<'_, AllocatedByRust>| -> Result<(), TryFromDatumError> {
         row.set_by_name("recipient_number", patch.recipient_number.clone())?;
         if let Some(user_id) = patch.user_id {
             row.set_by_name("user_id", user_id)?;
         }
-        if let Some(at) = patch.scheduled_time {
-            row.set_by_name("scheduled_time", at)?;
+        row.set_by_name("scheduled_time", patch.scheduled_time)?;
+        row.set_by_name("call_window", JsonB(patch.call_window.clone()))?;
+        if let Some(at) = patch.expires_at {
+            row.set_by_name("expires_at", at)?;
+        }
+        for (column, id) in [
+            ("caller_number_id", &patch.caller_number_id),
+            ("template_id", &patch.template_id),
+            ("voice_id", &patch.voice_id),
+        ] {
+            if let Some(id) = uuid(id) {
+                row.set_by_name(column, id)?;
+            }
         }
         Ok(())
     };
@@ -363,30 +394,53 @@ const BY_KEY: &str = "
 /// there already.
 const INSERT: &str = "
     INSERT INTO public.call_queue AS q
-        (user_id, recipient_number, caller_number_id, scheduled_time, template_id, voice_id,
-         custom_variables, idempotency_key)
-    VALUES ($1, $2, $3::uuid, $4, $5::uuid, $6::uuid, $7::jsonb, $8)
+        (id, user_id, recipient_number, caller_number_id, scheduled_time, template_id, voice_id,
+         custom_variables, idempotency_key, campaign_id, call_window, expires_at)
+    VALUES ($1, $2, $3, $4::uuid, $5, $6::uuid, $7::uuid, $8::jsonb, $9, $10::uuid, $11::jsonb, $12)
     ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING q";
 
 thread_local! {
-    /// The call `enqueue` checked and is inserting right now: its trigger
-    /// (`needs_check`) need not check it again (under the user's lock, which `enqueue`
-    /// holds, the answer would be the same). Any other row is checked.
-    static CHECKED: std::cell::RefCell<Option<QueuedCall>> = const { std::cell::RefCell::new(None) };
+    /// The ids of the calls this backend checked (or moves itself) and is
+    /// writing right now: the trigger's WHEN (`needs_check`) lets each of
+    /// them pass once without checking it again (under the user's lock,
+    /// which the writer holds, the answer would be the same). Any other row
+    /// is checked.
+    static PASSING: std::cell::RefCell<HashSet<[u8; 16]>> = std::cell::RefCell::new(HashSet::new());
 }
 
-/// Whether `call` is the one `enqueue` checked and is inserting (the token
-/// is used up).
-fn checked_by_enqueue(call: &QueuedCall) -> bool {
-    CHECKED.with(|checked| {
-        let mut checked = checked.borrow_mut();
-        let same = checked.as_ref().is_some_and(|c| c.same_call(call));
-        if same {
-            *checked = None;
-        }
-        same
-    })
+/// Rows that pass the queued-call trigger unchecked while this value lives
+/// (see `PASSING`): what a statement did not write is forgotten with it,
+/// also when the statement fails.
+pub struct Passing;
+
+impl Passing {
+    pub fn rows(ids: impl IntoIterator<Item = pgrx::Uuid>) -> Passing {
+        PASSING.with(|passing| {
+            passing
+                .borrow_mut()
+                .extend(ids.into_iter().map(|id| *id.as_bytes()))
+        });
+        Passing
+    }
+}
+
+impl Drop for Passing {
+    fn drop(&mut self) {
+        PASSING.with(|passing| passing.borrow_mut().clear());
+    }
+}
+
+/// A new call's id, as uuid_generate_v4() makes it (from PostgreSQL's
+/// strong random source).
+pub fn new_call_id() -> pgrx::Uuid {
+    let mut bytes = [0u8; 16];
+    // SAFETY: fills the buffer it is given
+    let filled = unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), bytes.len()) };
+    assert!(filled, "no random bytes for a call id");
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    pgrx::Uuid::from_bytes(bytes)
 }
 
 /// Queues `call` for its user (already the caller or one they may act for):
@@ -409,21 +463,22 @@ fn enqueue(mut call: QueuedCall, variables: Option<&str>) -> Result<Option<CallR
         }
         // A superuser's rows are not checked (see check_row).
         if !crate::identity::caller_is_superuser() {
-            let patch = match check_with(client, &call, false) {
+            let patch = match check(client, &call, false) {
                 Ok(patch) => patch,
                 Err(err) => return Ok(Err(err)),
             };
             call.recipient_number = Some(patch.recipient_number);
-            call.scheduled_time = call.scheduled_time.or(patch.scheduled_time);
+            call.scheduled_time = Some(patch.scheduled_time);
+            call.expires_at = patch.expires_at;
+            call.caller_number_id = patch.caller_number_id;
+            call.template_id = patch.template_id;
+            call.voice_id = patch.voice_id;
+            call.call_window = Some(patch.call_window);
         }
-        struct Forget;
-        impl Drop for Forget {
-            fn drop(&mut self) {
-                CHECKED.with(|checked| checked.borrow_mut().take());
-            }
-        }
-        let _forget = Forget;
+        let id = new_call_id();
+        let window = call.call_window.as_ref().map(Value::to_string);
         let args = [
+            id.into(),
             user.into(),
             call.recipient_number.as_deref().into(),
             call.caller_number_id.as_deref().into(),
@@ -432,14 +487,16 @@ fn enqueue(mut call: QueuedCall, variables: Option<&str>) -> Result<Option<CallR
             call.voice_id.as_deref().into(),
             variables.into(),
             call.idempotency_key.as_deref().into(),
+            call.campaign_id.as_deref().into(),
+            window.as_deref().into(),
+            call.expires_at.into(),
         ];
-        let key = call.idempotency_key.clone();
-        CHECKED.with(|checked| *checked.borrow_mut() = Some(call));
+        let _passing = Passing::rows([id]);
         let inserted = plans::first(client, INSERT, &args, |r| r.get::<CallRow>(1))?.flatten();
-        Ok(Ok(match (inserted, key) {
+        Ok(Ok(match (inserted, call.idempotency_key.as_deref()) {
             (Some(queued), _) => Some(queued),
             // A concurrent request with the same key won the race.
-            (None, Some(key)) => by_key(client, &key)?,
+            (None, Some(key)) => by_key(client, key)?,
             // A trigger of the DBA's skipped the row: nothing was queued.
             (None, None) => None,
         }))
@@ -455,393 +512,48 @@ fn returned(row: PgHeapTuple<'_, AllocatedByRust>) -> CallRow {
     unsafe { PgHeapTuple::from_composite_datum(datum) }
 }
 
-fn check_with(
-    client: &SpiClient<'_>,
-    new: &QueuedCall,
-    is_update: bool,
-) -> Result<Patch, DialerError> {
+/// The checks of one call (src/checks.rs): what it shares with no other
+/// call, then the call itself, then the quota for it.
+fn check(client: &SpiClient<'_>, new: &QueuedCall, is_update: bool) -> Result<Patch, DialerError> {
     let privileged = caller_is_privileged();
-    let (user_id, default_user) = call_owner(new, privileged)?;
-    let user = user_id.as_str();
-
+    let (user, default_user) = call_owner(new.user_id, privileged)?;
     let recipient = new
         .recipient_number
         .as_deref()
         .ok_or_else(|| DialerError::invalid("recipient_number is required"))?;
     let recipient = parse_e164("recipient_number", recipient)?;
-
-    let caller_number_id = new.caller_number_id.as_deref();
-    let template_id = new.template_id.as_deref();
-    let voice_id = new.voice_id.as_deref();
-    // The user's lock, taken before the account is read below: the quota
-    // counts see what earlier holders of the lock committed.
-    crate::locks::lock_user(user);
-    let lookups = load_lookups(client, caller_number_id, template_id, voice_id);
-
-    let call_time = new.scheduled_time.unwrap_or(lookups.now);
-    let key = idempotency_key(new, is_update)?;
-    let account = load_account(client, user, call_time, new.id.as_deref(), key);
-
-    // Numbers that cost the caller extra: only where the plan or the DBA
-    // allows their kind.
-    let mut allowed = account.allowed_number_types.clone();
-    allowed.extend(settings::allowed_number_types());
-    recipient.check_cost("recipient_number", &allowed)?;
-
-    // The providers of what the call uses, which must be one.
-    let mut providers: Vec<(&str, &str)> = Vec::new();
-    if let Some(number_id) = caller_number_id {
-        check_caller_number(&lookups, number_id, user, privileged, &mut providers)?;
-    }
-    check_template(
-        &lookups,
-        template_id,
-        user,
-        new.custom_variables.as_ref(),
-        &mut providers,
-    )?;
-    check_voice(&lookups, voice_id, &mut providers)?;
-    if let Some((first_source, first)) = providers.first() {
-        if let Some((source, other)) = providers.iter().find(|(_, p)| p != first) {
-            return Err(DialerError::invalid(format!(
-                "the call's {first_source} belongs to provider {first} but its {source} to provider {other}"
-            ))
-            .with_hint("A call goes out through one provider: pick a caller number, template and voice of the same provider."));
-        }
-    }
-
-    let premium_voice = lookups
-        .voice_id
-        .as_deref()
-        .filter(|_| lookups.voice_premium);
-    check_account(&account, premium_voice)?;
-    Ok(Patch {
-        recipient_number: recipient.e164,
-        user_id: default_user,
-        scheduled_time: new.scheduled_time.is_none().then_some(lookups.now),
-    })
-}
-
-/// The user the call is queued for (core/src/claims.rs, `acting_for`), and
-/// that user again when the row names none (to be written into it).
-fn call_owner(
-    new: &QueuedCall,
-    privileged: bool,
-) -> Result<(String, Option<pgrx::Uuid>), DialerError> {
-    let target = new.user_id.map(|id| uuid::Uuid::from_bytes(*id.as_bytes()));
-    let me = current_identity().user_id;
-    let user_id = pg_dialer_core::claims::acting_for(me, privileged, target, "queue calls")?;
-    let default_user = target
-        .is_none()
-        .then(|| pgrx::Uuid::from_bytes(*user_id.as_bytes()));
-    Ok((user_id.to_string(), default_user))
-}
-
-/// The call's caller number, template and voice (`LOOKUPS`), with the
-/// owner's privileges: a user's view of voice_options hides inactive voices,
-/// which must be refused as such (22023) like for anyone else. What a user
-/// may use is checked by the steps below, not left to RLS.
-fn load_lookups(
-    client: &SpiClient<'_>,
-    caller_number_id: Option<&str>,
-    template_id: Option<&str>,
-    voice_id: Option<&str>,
-) -> Lookups {
-    spi(crate::identity::as_extension_owner(|| {
-        plans::first(
-            client,
-            LOOKUPS,
-            &[caller_number_id.into(), template_id.into(), voice_id.into()],
-            |r| {
-                Ok(Lookups {
-                    now: r.get(1)?.expect("now() is a time"),
-                    caller_owner: r.get(2)?,
-                    caller_provider: r.get(3)?,
-                    caller_active: r.get::<bool>(4)?.unwrap_or(false),
-                    template_name: r.get(5)?,
-                    template_public: r.get::<bool>(6)?.unwrap_or(false),
-                    template_owner: r.get(7)?,
-                    template_provider: r.get(8)?,
-                    template_params: r.get(9)?,
-                    template_params_order: r.get(10)?,
-                    voice_id: r.get(11)?,
-                    voice_active: r.get::<bool>(12)?.unwrap_or(false),
-                    voice_premium: r.get::<bool>(13)?.unwrap_or(false),
-                    voice_provider: r.get(14)?,
-                    template_voice: r.get(15)?,
-                })
-            },
-        )
-    }))
-    .expect("the lookups return one row")
-}
-
-/// The idempotency key the account query looks for (a new call's only),
-/// after checking its length on every write.
-fn idempotency_key(new: &QueuedCall, is_update: bool) -> Result<Option<&str>, DialerError> {
-    let key = new.idempotency_key.as_deref();
-    if let Some(key) = key {
-        if key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS {
-            return Err(DialerError::invalid(format!(
-                "idempotency_key is {} characters long; at most {MAX_IDEMPOTENCY_KEY_CHARS} are accepted",
-                key.chars().count()
-            )));
-        }
-    }
-    Ok(if is_update { None } else { key })
-}
-
-/// The user's plan, period, usage and reservations at the call's time
-/// (`ACCOUNT`), read under the user's lock.
-fn load_account(
-    client: &SpiClient<'_>,
-    user: &str,
-    call_time: TimestampWithTimeZone,
-    call_id: Option<&str>,
-    key: Option<&str>,
-) -> Account {
-    spi(plans::first(
-        client,
-        ACCOUNT,
-        &[user.into(), call_time.into(), call_id.into(), key.into()],
-        |r| {
-            Ok(Account {
-                key_holder_reserved: r.get::<bool>(1)?.unwrap_or(false),
-                plan: r.get(2)?,
-                period_start: r.get::<String>(3)?.unwrap_or_default(),
-                period_end: r.get::<String>(4)?.unwrap_or_default(),
-                call_limit: r.get(5)?,
-                minutes_limit: r.get(6)?,
-                premium_voices: r.get::<bool>(7)?.unwrap_or(false),
-                allowed_number_types: r.get::<Vec<String>>(8)?.unwrap_or_default(),
-                calls_used: r.get::<i64>(9)?.unwrap_or(0),
-                minutes_used: r.get::<i64>(10)?.unwrap_or(0),
-                reserved: r.get::<i64>(11)?.unwrap_or(0),
-                call_time: r.get::<String>(12)?.unwrap_or_default(),
-            })
+    let refs = Refs {
+        caller_number_id: new.caller_number_id.as_deref(),
+        template_id: new.template_id.as_deref(),
+        voice_id: new.voice_id.as_deref(),
+        campaign_id: new.campaign_id.as_deref(),
+    };
+    // The key of a new call: a reserved call holding it takes no room.
+    let key = new.idempotency_key.as_deref().filter(|_| !is_update);
+    let request = check_request(client, &user, privileged, &refs, new.id.as_deref(), key)?;
+    let checked = check_call(
+        &request,
+        &CallInput {
+            recipient: &recipient,
+            variables: new.custom_variables.as_ref(),
+            scheduled_time: new.scheduled_time,
+            idempotency_key: new.idempotency_key.as_deref(),
+            call_window: new.call_window.as_ref(),
+            expires_at: new.expires_at,
         },
-    ))
-    .expect("the account query returns one row")
-}
-
-/// The caller number is the user's and active; its provider joins
-/// `providers`.
-fn check_caller_number<'a>(
-    lookups: &'a Lookups,
-    number_id: &str,
-    user: &str,
-    privileged: bool,
-    providers: &mut Vec<(&'static str, &'a str)>,
-) -> Result<(), DialerError> {
-    pg_dialer_core::routing::check_caller_number(
-        number_id,
-        lookups.caller_owner.as_deref() == Some(user),
-        lookups.caller_active,
-        if privileged { "the user's" } else { "your" },
-    )?;
-    if let Some(provider) = &lookups.caller_provider {
-        providers.push(("caller number", provider));
-    }
-    Ok(())
-}
-
-/// The variables fit, the template is the user's or public, and the
-/// variables are what its params declare (none without a template); the
-/// template's provider joins `providers`.
-fn check_template<'a>(
-    lookups: &'a Lookups,
-    template_id: Option<&str>,
-    user: &str,
-    variables: Option<&Value>,
-    providers: &mut Vec<(&'static str, &'a str)>,
-) -> Result<(), DialerError> {
-    if let Some(variables) = variables {
-        json::check_size("custom_variables", variables, json::MAX_FIELD_BYTES)?;
-    }
-    let Some(template_id) = template_id else {
-        return TemplateParams::default().check(variables).map(drop);
-    };
-    let not_found = || DialerError::not_found(format!("template {template_id} not found"));
-    let Some(name) = &lookups.template_name else {
-        return Err(not_found());
-    };
-    if !lookups.template_public && lookups.template_owner.as_deref() != Some(user) {
-        return Err(not_found());
-    }
-    let params = json::parse_field("params", lookups.template_params.as_deref())
-        .and_then(|params| {
-            let order =
-                json::parse_field("params_order", lookups.template_params_order.as_deref())?;
-            TemplateParams::parse(params.as_ref(), order.as_ref())
-        })
-        .map_err(|err| {
-            DialerError::invalid(format!(
-                "template {} has invalid params: {}",
-                quoted(name),
-                err.message
-            ))
-        })?;
-    params.check(variables)?;
-    if let Some(provider) = &lookups.template_provider {
-        providers.push(("template", provider));
-    }
-    Ok(())
-}
-
-/// The call's voice, else the template's, exists and is available; its
-/// provider joins `providers`.
-fn check_voice<'a>(
-    lookups: &'a Lookups,
-    voice_id: Option<&str>,
-    providers: &mut Vec<(&'static str, &'a str)>,
-) -> Result<(), DialerError> {
-    if let Some(voice) = &lookups.voice_id {
-        if !lookups.voice_active {
-            return Err(DialerError::invalid(format!(
-                "voice {voice} is not available"
-            )));
-        }
-        if let Some(provider) = &lookups.voice_provider {
-            providers.push(("voice", provider));
-        }
-    } else if let Some(voice) = voice_id.or(lookups.template_voice.as_deref()) {
-        return Err(DialerError::not_found(format!("voice {voice} not found")));
-    }
-    Ok(())
-}
-
-/// The call's caller number, template and voice (the call's voice, else
-/// the template's), in one statement.
-const LOOKUPS: &str = "
-    SELECT now(),
-           cn.user_id::text, cn.provider_id::text, coalesce(cn.is_active, false),
-           t.name, coalesce(t.is_public, false), t.created_by::text, t.provider_id::text, t.params::text, t.params_order::text,
-           v.id::text, coalesce(v.is_active, false), coalesce(v.is_premium, false), v.provider_id::text,
-           t.voice_id::text
-    FROM (SELECT 1) AS one
-    LEFT JOIN public.user_phone_numbers cn ON cn.id = $1::uuid
-    LEFT JOIN public.call_templates t ON t.id = $2::uuid
-    LEFT JOIN public.voice_options v ON v.id = coalesce($3::uuid, t.voice_id)";
-
-/// The subscription period that covers now (dialer.billing_period()),
-/// whether it covers the call time too (a call is queued into the current
-/// period only: a renewing subscription's later periods are not sold in
-/// advance), what was used (dialer.period_usage()) and reserved in it, and
-/// whether that reservation includes a call holding the same idempotency
-/// key, in one statement; the SQL functions are inlined into the kept plan.
-const ACCOUNT: &str = "
-    SELECT r.key_holder_reserved,
-           CASE WHEN $2::timestamptz >= s.period_start AND $2::timestamptz < s.period_end THEN s.plan_name END,
-           s.period_start::text, s.period_end::text, s.call_limit, s.minutes_limit, s.premium_voices,
-           coalesce(s.allowed_number_types, '{}'), u.calls_used, u.minutes_used, r.reserved,
-           -- the call time as PostgreSQL reads it: a bad one is the caller's
-           -- 22007 even where no subscription would have read it
-           $2::timestamptz::text
-    FROM (SELECT 1) AS one
-    LEFT JOIN LATERAL dialer.billing_period($1::uuid, now()) AS s ON true
-    LEFT JOIN LATERAL dialer.period_usage($1::uuid, s.period_start) AS u ON true
-    -- the calls dialer.reserved_calls_in() counts, less the call checked
-    -- (an UPDATE of a queued call), and whether one holds the key
-    LEFT JOIN LATERAL (
-        SELECT count(*) AS reserved,
-               coalesce(bool_or(q.idempotency_key = $4), false) AS key_holder_reserved
-        FROM public.call_queue q
-        WHERE q.user_id = $1::uuid AND q.status IN ('queued', 'in-progress')
-          AND coalesce(q.scheduled_time, q.created_at) >= s.period_start
-          AND coalesce(q.scheduled_time, q.created_at) < s.period_end
-          AND q.id IS DISTINCT FROM $3::uuid) AS r ON true";
-
-struct Lookups {
-    now: TimestampWithTimeZone,
-    caller_owner: Option<String>,
-    caller_provider: Option<String>,
-    caller_active: bool,
-    template_name: Option<String>,
-    template_public: bool,
-    template_owner: Option<String>,
-    template_provider: Option<String>,
-    /// As text: parsed with the caps, so that an odd row a DBA wrote is a
-    /// clear 22023 naming the template.
-    template_params: Option<String>,
-    template_params_order: Option<String>,
-    voice_id: Option<String>,
-    voice_active: bool,
-    voice_premium: bool,
-    voice_provider: Option<String>,
-    template_voice: Option<String>,
-}
-
-struct Account {
-    /// A call holding the same idempotency key is among the reserved calls.
-    key_holder_reserved: bool,
-    plan: Option<String>,
-    period_start: String,
-    period_end: String,
-    call_limit: Option<i32>,
-    minutes_limit: Option<i32>,
-    premium_voices: bool,
-    /// The plan's `features.allowed_number_types`.
-    allowed_number_types: Vec<String>,
-    calls_used: i64,
-    minutes_used: i64,
-    reserved: i64,
-    /// The call time, as PostgreSQL writes it.
-    call_time: String,
-}
-
-/// The user needs an active or trialing subscription covering the call time,
-/// a plan that allows a premium voice if one is used, and room in the plan's
-/// limits: calls used plus calls reserved (queued or in progress in the same
-/// period) stay under `call_limit`; minutes used stay under `minutes_limit`.
-fn check_account(account: &Account, premium_voice: Option<&str>) -> Result<(), DialerError> {
-    let Some(plan) = &account.plan else {
-        return Err(DialerError::payment_required(format!(
-            "no active subscription covers the call time {}",
-            account.call_time
-        ))
-        .with_hint("Subscribe to a plan, or schedule the call within a paid billing period."));
-    };
-    if let (Some(voice), false) = (premium_voice, account.premium_voices) {
-        return Err(DialerError::payment_required(format!(
-            "voice {voice} is premium and plan {} does not include premium voices",
-            quoted(plan)
-        ))
-        .with_hint(
-            "Choose a standard voice, or a plan whose features include \"premium_voices\": true.",
-        ));
-    }
-    // A call with an idempotency key that a reserved call holds either meets
-    // the unique index (and is not queued) or replaces that call, should a
-    // concurrent transaction delete it: it takes no room of its own. Every
-    // other check above applies to it all the same.
-    let reserved = account.reserved - i64::from(account.key_holder_reserved);
-    let used = account.calls_used;
-    let period = format!("{} to {}", account.period_start, account.period_end);
-    if let Some(limit) = account.call_limit {
-        if used + reserved >= i64::from(limit) {
-            return Err(DialerError::payment_required(format!(
-                "call limit reached: plan {} allows {limit} calls per billing period",
-                quoted(plan)
-            ))
-            .with_detail(format!(
-                "{used} calls used and {reserved} queued or in progress in the period {period}"
-            ))
-            .with_hint(
-                "Upgrade the plan, cancel a queued call, or schedule the call in the next period.",
-            ));
-        }
-    }
-    if let Some(limit) = account.minutes_limit {
-        if account.minutes_used >= i64::from(limit) {
-            return Err(DialerError::payment_required(format!(
-                "minute limit reached: plan {} allows {limit} minutes per billing period",
-                quoted(plan)
-            ))
-            .with_detail(format!(
-                "{} minutes used in the period {period}",
-                account.minutes_used
-            )));
-        }
-    }
-    Ok(())
+    )
+    .map_err(|(_, err)| err)?;
+    check_quota(&request.account, 1)?;
+    Ok(Patch {
+        recipient_number: checked.recipient_number,
+        user_id: default_user.then(|| {
+            pgrx::Uuid::from_bytes(*user.parse::<uuid::Uuid>().expect("a user id").as_bytes())
+        }),
+        scheduled_time: checked.scheduled_time,
+        call_window: checked.call_window,
+        expires_at: checked.expires_at,
+        caller_number_id: request.caller_number_id,
+        template_id: request.template_id,
+        voice_id: request.voice_id,
+    })
 }

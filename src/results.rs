@@ -9,7 +9,7 @@
 //! A result of a call nobody placed is PT404, returned through the typed
 //! boundary of src/errors.rs; the SQL shell is in sql/billing.sql.
 
-use crate::calls::fail_attempt;
+use crate::calls::{fail_attempt, Attempted};
 use crate::errors::{error_columns, spi};
 use crate::identity::require_worker;
 use crate::plans;
@@ -27,7 +27,7 @@ use pgrx::Uuid;
 const CALL: &str = "
     SELECT q.id, q.user_id, q.status, coalesce(q.scheduled_time, q.created_at) AS call_time,
            q.retry_count, q.provider_id, q.provider_phone_number_id, q.caller_number_id,
-           q.voice_id, q.template_id
+           q.voice_id, q.template_id, q.recipient_number, q.call_window::text
     FROM public.call_queue q WHERE q.call_id = $1 FOR UPDATE";
 
 /// The result already recorded for the provider's call id, locked.
@@ -77,6 +77,9 @@ struct Call {
     caller_number_id: Option<Uuid>,
     voice_id: Option<Uuid>,
     template_id: Option<Uuid>,
+    /// What a retry's time depends on: the recipient's zones and the window.
+    recipient: Option<String>,
+    call_window: Option<String>,
 }
 
 /// A result recorded before.
@@ -114,6 +117,8 @@ fn load_call(client: &SpiClient<'_>, call_id: &str) -> Result<Option<Call>, SpiE
             caller_number_id: r.get(8)?,
             voice_id: r.get(9)?,
             template_id: r.get(10)?,
+            recipient: r.get(11)?,
+            call_window: r.get(12)?,
         })
     })
 }
@@ -216,7 +221,13 @@ fn record(
             }
             Outcome::Failed { retryable } => {
                 let reason = result.ended_reason.as_deref().unwrap_or("the call failed");
-                let row = fail_attempt(client, call.id, call.attempts, reason, retryable)?;
+                let attempted = Attempted {
+                    id: call.id,
+                    attempts: call.attempts,
+                    recipient: call.recipient.clone(),
+                    call_window: call.call_window.clone(),
+                };
+                let row = fail_attempt(client, &attempted, reason, retryable)?;
                 row.get_by_name::<String>("status")
                     .expect("call_queue has a status")
                     .unwrap_or_default()

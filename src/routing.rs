@@ -3,9 +3,11 @@
 //! core/src/routing.rs; this module loads what they need and records the
 //! result.
 
+use crate::checks::as_micros;
 use crate::errors::{raise, spi};
 use crate::identity::{caller_is_privileged, current_identity};
 use crate::plans;
+use crate::window::CallWindow;
 use pg_dialer_core::error::{DialerError, ErrorKind};
 use pg_dialer_core::json;
 use pg_dialer_core::params::TemplateParams;
@@ -463,6 +465,9 @@ struct DueCall {
     plan_premium_voices: bool,
     plan_number_types: Vec<String>,
     limits: PeriodLimits,
+    /// Its calling window as stored (NULL: none).
+    call_window: Option<String>,
+    expires_at: Option<TimestampWithTimeZone>,
 }
 
 /// The plan's limits in the call's period, and what is used of them.
@@ -695,6 +700,7 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
                 (call.id, reason.unwrap_or_else(|| "cannot be placed".into()))
             })
             .collect();
+    let mut held = Held::default();
     let claimed = route_calls(
         client,
         &mut router,
@@ -702,10 +708,59 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
         due,
         batch_size,
         &mut unroutable,
+        &mut held,
     );
     record_claims(client, &claimed)?;
     end_unroutable(client, unroutable)?;
+    crate::calls::expire(client, &held.expired)?;
+    defer(client, held.waiting)?;
     Ok(claimed)
+}
+
+/// Due calls a claim holds back: those past their latest time (to end as
+/// expired) and those outside their window (to wait for its next opening).
+#[derive(Default)]
+struct Held {
+    expired: Vec<Uuid>,
+    waiting: Vec<(Uuid, TimestampWithTimeZone)>,
+}
+
+/// Whether a due call may go out at `now`: `Ok(None)` when it may, the
+/// next opening of its window when it must wait, `Err` when it never can.
+fn window_at(
+    call: &DueCall,
+    recipient: &PhoneNumber,
+    now: TimestampWithTimeZone,
+) -> Result<Option<TimestampWithTimeZone>, DialerError> {
+    if call.call_window.is_none() {
+        return Ok(None);
+    }
+    let window = CallWindow::of_call(call.call_window.as_deref(), recipient)?;
+    let opening = window.opening(now)?;
+    Ok((as_micros(opening) != as_micros(now)).then_some(opening))
+}
+
+/// Calls outside their window wait for its next opening: their time moves
+/// there, so that the claims after this one do not read them again. The
+/// rows pass the queued-call trigger (they were checked when queued; only
+/// their time changes).
+fn defer(
+    client: &SpiClient<'_>,
+    waiting: Vec<(Uuid, TimestampWithTimeZone)>,
+) -> Result<(), SpiError> {
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    let (ids, times): (Vec<Uuid>, Vec<TimestampWithTimeZone>) = waiting.into_iter().unzip();
+    let _passing = crate::queue::Passing::rows(ids.iter().copied());
+    plans::query(
+        client,
+        "UPDATE public.call_queue q SET scheduled_time = a.at
+         FROM unnest($1::uuid[], $2::timestamptz[]) AS a(id, at)
+         WHERE q.id = a.id AND q.status = 'queued'",
+        &[ids.into(), times.into()],
+    )
+    .map(drop)
 }
 
 /// Routes `due` in order, up to `batch_size` calls and while providers have
@@ -719,9 +774,12 @@ fn route_calls(
     due: Vec<DueCall>,
     batch_size: i32,
     unroutable: &mut Vec<(Uuid, String)>,
+    held: &mut Held,
 ) -> Vec<ClaimedCall> {
     // SAFETY: reads the clock, as clock_timestamp() does.
-    let now = unix_micros(unsafe { pg_sys::GetCurrentTimestamp() });
+    let clock = unsafe { pg_sys::GetCurrentTimestamp() };
+    let now = unix_micros(clock);
+    let time_now = TimestampWithTimeZone::try_from(clock).expect("the clock reads a valid time");
     let recipients: Vec<Result<PhoneNumber, DialerError>> = due
         .iter()
         .map(|call| parse_e164("recipient_number", &call.recipient))
@@ -745,6 +803,13 @@ fn route_calls(
         if !call.limits.has_room(claimed_before) {
             continue;
         }
+        if call
+            .expires_at
+            .is_some_and(|at| as_micros(at) <= as_micros(time_now))
+        {
+            held.expired.push(call.id);
+            continue;
+        }
         let checked = recipient.and_then(|r| Ok((call.checked_variables(&r, &setting_types)?, r)));
         let (variables, recipient) = match checked {
             Ok(checked) => checked,
@@ -753,6 +818,17 @@ fn route_calls(
                 continue;
             }
         };
+        match window_at(&call, &recipient, time_now) {
+            Ok(None) => {}
+            Ok(Some(opening)) => {
+                held.waiting.push((call.id, opening));
+                continue;
+            }
+            Err(err) => {
+                unroutable.push((call.id, format!("cannot be placed: {}", err.message)));
+                continue;
+            }
+        }
         let Some((route, (number_id, phone_id, from))) = route_one(
             &mut numbers,
             router,
@@ -868,7 +944,8 @@ macro_rules! due_calls {
                     q.caller_number_id IS NOT NULL AND cn.user_id IS DISTINCT FROM q.user_id,
                     bp.subscription_id IS NOT NULL,
                     bp.premium_voices, bp.allowed_number_types,
-                    bp.call_limit, bp.minutes_limit, pu.calls_used, pu.minutes_used, busy.calls
+                    bp.call_limit, bp.minutes_limit, pu.calls_used, pu.minutes_used, busy.calls,
+                    q.call_window::text, q.expires_at
              FROM ",
             $from,
             "
@@ -891,6 +968,8 @@ macro_rules! due_calls {
                                 AND coalesce(x.scheduled_time, x.created_at) < bp.period_end) END AS calls) AS busy
                  ON true
              WHERE q.status = 'queued' AND (q.scheduled_time <= now() OR q.scheduled_time IS NULL)
+               -- a paused campaign's calls wait
+               AND NOT EXISTS (SELECT FROM public.campaigns c WHERE c.id = q.campaign_id AND c.paused)
                AND ",
             $where,
             "
@@ -933,6 +1012,7 @@ fn load_broken_calls(
         client,
         "SELECT h.id FROM public.call_queue h
          WHERE h.status = 'queued' AND (h.scheduled_time <= now() OR h.scheduled_time IS NULL)
+           AND NOT EXISTS (SELECT FROM public.campaigns c WHERE c.id = h.campaign_id AND c.paused)
          ORDER BY h.scheduled_time NULLS FIRST, h.created_at, h.id
          LIMIT $LIMIT",
         limit,
@@ -1036,6 +1116,8 @@ fn read_due_calls(rows: pgrx::spi::SpiTupleTable<'_>) -> Result<Vec<DueCall>, Sp
                 minutes_used: row.get::<i64>(29)?.unwrap_or(0),
                 in_progress: row.get::<i64>(30)?,
             },
+            call_window: row.get(31)?,
+            expires_at: row.get(32)?,
         });
     }
     Ok(calls)

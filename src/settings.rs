@@ -1,7 +1,10 @@
 //! Settings a DBA tunes with `ALTER DATABASE ... SET pg_dialer.x = ...` (or per
 //! session, or in postgresql.conf).
 
+use pg_dialer_core::error::DialerError;
+use pg_dialer_core::json;
 use pg_dialer_core::retry::RetryPolicy;
+use pg_dialer_core::window::Window;
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use std::ffi::CString;
 
@@ -11,6 +14,8 @@ pub static RETRY_MAX_DELAY: GucSetting<i32> = GucSetting::<i32>::new(3600);
 pub static STALE_CALL_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(900);
 pub static ADOPT_EXISTING_TABLES: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static ALLOWED_NUMBER_TYPES: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(None);
+pub static DEFAULT_CALL_WINDOW: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(None);
 
 pub fn init() {
@@ -62,6 +67,14 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    GucRegistry::define_string_guc(
+        c"pg_dialer.default_call_window",
+        c"The calling window of calls that bring none, belong to no campaign with one and whose user set no default.",
+        c"A window as JSON, e.g. {\"hours\": [[\"09:00\", \"20:00\"]]}, or {\"always\": true}. Unset or empty: 08:00-21:00 every day in the recipient's time zone.",
+        &DEFAULT_CALL_WINDOW,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     GucRegistry::define_bool_guc(
         c"pg_dialer.adopt_existing_tables",
         c"Whether CREATE EXTENSION pg_dialer adopts hand-built tables of the same names, keeping their rows.",
@@ -93,4 +106,34 @@ pub fn allowed_number_types() -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+thread_local! {
+    /// pg_dialer.default_call_window as last read, and its window.
+    static DEFAULT_WINDOW: std::cell::RefCell<Option<(String, Window)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// pg_dialer.default_call_window, read (08:00-21:00 every day when unset or
+/// empty);
+/// a value that is not a window is an error naming the setting.
+pub fn default_call_window() -> Result<Window, DialerError> {
+    let text = DEFAULT_CALL_WINDOW
+        .get()
+        .map(|text| text.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if text.trim().is_empty() {
+        return Ok(Window::default());
+    }
+    if let Some(window) = DEFAULT_WINDOW.with(|kept| {
+        kept.borrow()
+            .as_ref()
+            .filter(|(kept, _)| *kept == text)
+            .map(|(_, window)| window.clone())
+    }) {
+        return Ok(window);
+    }
+    let name = "pg_dialer.default_call_window";
+    let window = json::parse(name, &text, 16 * 1024).and_then(|v| Window::parse(name, &v))?;
+    DEFAULT_WINDOW.with(|kept| *kept.borrow_mut() = Some((text, window.clone())));
+    Ok(window)
 }

@@ -62,13 +62,13 @@ for variant in plain supabase; do
     for t in $TABLES; do
         check "$variant: $t keeps every row and id" "$(grep "^$t|" <<<"$before")" "$(grep "^$t|" <<<"$after")"
     done
-    check "$variant: the eleven tables are members of pg_dialer and registered for pg_dump" "11|11" \
+    check "$variant: the eleven tables (and the new campaigns) are members of pg_dialer and registered for pg_dump" "12|12" \
         "$(psql_q -At -d "$db" -c "SELECT count(*) FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
                                    WHERE d.deptype = 'e' AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_dialer')
                                      AND c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'")|$(psql_q -At -d "$db" -c "SELECT count(*) FROM pg_extension, unnest(extconfig) c
                                    WHERE extname = 'pg_dialer' AND c::regclass::text NOT LIKE '%.%'")"
-    check "$variant: every hand-made policy was dropped (and logged), the extension's are in place" \
-        "34|0|34" \
+    check "$variant: every hand-made policy was dropped (and logged), the extension's are in place (34, and 4 of campaigns)" \
+        "34|0|38" \
         "$(psql_q -At -d "$db" -c "SELECT count(*) FROM dialer.adoption_log WHERE action = 'dropped policy'")|$(psql_q -At -d "$db" -c "SELECT count(*) FROM pg_policies WHERE schemaname = 'public' AND (qual LIKE '%auth.uid()%' OR qual LIKE '%is_admin()%' AND qual NOT LIKE '%dialer.is_admin%')")|$(psql_q -At -d "$db" -c "SELECT count(*) FROM pg_policies WHERE schemaname = 'public'")"
     check "$variant: the team's own triggers are kept (and logged)" "3|3" \
         "$(psql_q -At -d "$db" -c "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'update_%_updated_at'")|$(psql_q -At -d "$db" -c "SELECT count(*) FROM dialer.adoption_log WHERE action = 'kept trigger'")"

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Concurrency with several real connections at once (pgbench):
-#   - many concurrent enqueues by one user never exceed the plan's call limit;
+#   - many concurrent enqueues by one user never exceed the plan's call limit,
+#     one call at a time or in batches (enqueue_calls), at READ COMMITTED and
+#     at SERIALIZABLE; the same batch of keys from many connections queues
+#     each call once;
 #   - the same idempotency key sent from many connections queues one call;
 #   - many workers claiming together never claim a call twice and never take
 #     a provider past its concurrency limit;
@@ -40,6 +43,25 @@ user="'c0c0c0c0-0000-4000-8000-000000000001'"
 bench "8 connections enqueue 200 calls for one user" -c 8 -j 2 -t 25 -f enqueue.pgbench
 check "exactly the plan's 40 calls were queued, not one more" 40 \
     "$(q "SELECT count(*) FROM call_queue WHERE user_id = $user AND recipient_number = '+14155550100'")"
+
+# Batches of 7 against a plan of 100: 14 batches fit (98 calls), never a
+# 15th, and never part of one.
+batcher="'c0c0c0c0-0000-4000-8000-000000000005'"
+PGOPTIONS="-c tests.keyed=0" bench "8 connections send 40 batches of 7 calls for one user" \
+    -c 8 -j 2 -t 5 -D user=c0c0c0c0-0000-4000-8000-000000000005 -f enqueue_calls.pgbench
+check "the plan's 100 calls hold 14 whole batches: 98 calls, not one more" 98 \
+    "$(q "SELECT count(*) FROM call_queue WHERE user_id = $batcher")"
+PGOPTIONS="-c tests.keyed=0 -c default_transaction_isolation=serializable" \
+    bench "... and at SERIALIZABLE (serialization failures retried)" \
+    -c 8 -j 2 -t 5 --max-tries=50 -D user=c0c0c0c0-0000-4000-8000-000000000006 -f enqueue_calls.pgbench
+check "... 98 calls there too" 98 \
+    "$(q "SELECT count(*) FROM call_queue WHERE user_id = 'c0c0c0c0-0000-4000-8000-000000000006'")"
+q "UPDATE subscription_plans SET call_limit = NULL WHERE id = 'c0c0c0c0-0000-4000-8000-0000000000a3'"
+q "DELETE FROM call_queue WHERE user_id = $batcher"
+PGOPTIONS="-c tests.keyed=1" bench "8 connections send the same batch of 7 keys 40 times" \
+    -c 8 -j 2 -t 5 -D user=c0c0c0c0-0000-4000-8000-000000000005 -f enqueue_calls.pgbench
+check "each key queued one call" "7|7" \
+    "$(q "SELECT count(*), count(DISTINCT idempotency_key) FROM call_queue WHERE user_id = $batcher")"
 
 q "UPDATE subscription_plans SET call_limit = NULL"
 bench "8 connections send the same idempotency key 80 times" -c 8 -j 2 -t 10 -f idempotent.pgbench

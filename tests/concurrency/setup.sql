@@ -50,3 +50,14 @@ INSERT INTO user_subscriptions (user_id, plan_id, status, current_period_start, 
 SELECT ('c0c0c0c0-0000-4000-9000-' || lpad(g::text, 12, '0'))::uuid, 'c0c0c0c0-0000-4000-8000-0000000000a1',
        'active', date_trunc('month', now()) - interval '1 month', date_trunc('month', now())
 FROM generate_series(1, 60) g;
+
+-- Two users on a plan of 100 calls, for concurrent enqueue_calls() requests
+-- (at READ COMMITTED and at SERIALIZABLE).
+INSERT INTO auth.users (id, email) VALUES
+    ('c0c0c0c0-0000-4000-8000-000000000005', 'batch-rc@example.com'),
+    ('c0c0c0c0-0000-4000-8000-000000000006', 'batch-ser@example.com');
+INSERT INTO subscription_plans (id, name, price, "interval", call_limit)
+    VALUES ('c0c0c0c0-0000-4000-8000-0000000000a3', 'Hundred', 20, 'monthly', 100);
+INSERT INTO user_subscriptions (user_id, plan_id, status, current_period_start, current_period_end)
+SELECT u, 'c0c0c0c0-0000-4000-8000-0000000000a3', 'active', now() - interval '1 day', now() + interval '29 days'
+FROM unnest(ARRAY['c0c0c0c0-0000-4000-8000-000000000005', 'c0c0c0c0-0000-4000-8000-000000000006']::uuid[]) u;

@@ -23,10 +23,12 @@ TYPES = {
 ADDITIONS = {
     "call_queue": {
         "columns": {"provider_phone_number_id": "uuid", "claimed_at": "timestamp with time zone",
-                    "idempotency_key": "text"},
+                    "idempotency_key": "text", "campaign_id": "uuid", "call_window": "jsonb",
+                    "expires_at": "timestamp with time zone"},
         "indexes": ["call_queue_idempotency_key", "call_queue_due", "call_queue_in_progress",
-                    "call_queue_reserved", "call_queue_call_id"],
+                    "call_queue_reserved", "call_queue_call_id", "call_queue_campaign", "call_queue_expiring"],
     },
+    "user_profiles": {"columns": {"call_window": "jsonb"}, "indexes": []},
     "user_subscriptions": {
         "columns": {"billing_anchor": "timestamp with time zone"},
         "indexes": [],
@@ -38,6 +40,8 @@ ADDITIONS = {
         "indexes": ["provider_phone_numbers_area", "provider_phone_numbers_country_lru", "provider_phone_numbers_lru"],
     },
 }
+# Tables pg_dialer adds to the spec's (README, "Additions to the spec").
+ADDED_TABLES = ["campaigns"]
 COMMANDS = {"SELECT": "SELECT", "INSERT": "INSERT", "UPDATE": "UPDATE", "DELETE": "DELETE"}
 
 
@@ -137,8 +141,8 @@ def emit(tables):
     t("BEGIN;")
     t("SELECT * FROM no_plan();")
     t("SET LOCAL search_path = public, extensions;")
-    t("SELECT tables_are('public', " + sql_array([x["name"] for x in tables]) +
-      ", 'public holds exactly the eleven tables of the spec');")
+    t("SELECT tables_are('public', " + sql_array([x["name"] for x in tables] + ADDED_TABLES) +
+      ", 'public holds exactly the eleven tables of the spec and the documented additions');")
     for tab in tables:
         n = tab["name"]
         q = lambda v: sql_text(v)

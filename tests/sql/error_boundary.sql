@@ -23,27 +23,30 @@ SELECT is((SELECT array_agg(fn ORDER BY fn) FROM dialer_sql_functions
           'no SQL or PL/pgSQL function of pg_dialer raises a PT code, or a code it was given, but dialer.raised()');
 
 SELECT is((SELECT array_agg(fn ORDER BY fn) FROM dialer_sql_functions WHERE prosrc LIKE '%dialer.raised(%'),
-          ARRAY['cancel_call(uuid)', 'dialer.validate_queued_call()',
-                'enqueue_call(text,uuid,jsonb,uuid,uuid,timestamp with time zone,text,uuid)',
-                'mark_call_failed(uuid,text,boolean)', 'mark_call_placed(uuid,text)', 'pick_provider_number(text,uuid,uuid)',
-                'record_call_result(jsonb)'],
+          ARRAY['cancel_call(uuid)', 'cancel_campaign(uuid)', 'dialer.validate_queued_call()',
+                'enqueue_call(text,uuid,jsonb,uuid,uuid,timestamp with time zone,text,uuid,uuid,jsonb,timestamp with time zone)',
+                'enqueue_calls(jsonb,uuid,uuid,uuid,uuid,jsonb,timestamp with time zone,boolean,uuid)',
+                'mark_call_failed(uuid,text,boolean)', 'mark_call_placed(uuid,text)', 'pause_campaign(uuid)',
+                'pick_provider_number(text,uuid,uuid)', 'record_call_result(jsonb)', 'resume_campaign(uuid)'],
           'the shells that raise what Rust returns');
 
 SELECT is((SELECT array_agg(fn ORDER BY fn) FROM dialer_sql_functions
            WHERE prosrc LIKE '%dialer.raised(%'
              AND prosrc !~ ('^\s*(BEGIN\s+(RETURN \(|RETURN QUERY\s+|NEW := \())?SELECT (o\.[a-z_]+,\s*)*'
                             'dialer\.raised\(o\.[a-z_]+, o\.error_code, o\.error_message, o\.error_detail, o\.error_hint\)'
-                            '\s+FROM dialer\.[a-z_]+\([A-Za-z_.:,\s]*\) AS o(\)?;\s+(RETURN NEW;\s+)?END)?\s*$')),
+                            '\s+FROM dialer\.[a-z_]+\(([A-Za-z_.:,\s]|''[a-z]+'')*\) AS o(\)?;\s+(RETURN NEW;\s+)?END)?\s*$')),
           NULL,
-          'each shell only calls its Rust function and hands the row to dialer.raised(): no query, no branch');
+          'each shell only calls its Rust function (with its arguments, or a constant word) and hands the row to dialer.raised(): no query, no branch');
 
 SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text)
            FROM pg_proc p
            JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
            JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_dialer'
            WHERE 'error_code' = ANY (p.proargnames)),
-          ARRAY['dialer.cancel_queued_call(uuid)', 'dialer.check_queued_call(call_queue,call_queue)',
-                'dialer.enqueue(text,uuid,text,uuid,uuid,timestamp with time zone,text,uuid)',
+          ARRAY['dialer.campaign_action(uuid,text)', 'dialer.cancel_queued_call(uuid)',
+                'dialer.check_queued_call(call_queue,call_queue)',
+                'dialer.enqueue(text,uuid,text,uuid,uuid,timestamp with time zone,text,uuid,uuid,text,timestamp with time zone)',
+                'dialer.enqueue_batch(text,uuid,uuid,uuid,uuid,text,timestamp with time zone,boolean,uuid)',
                 'dialer.fail_call(uuid,text,boolean)', 'dialer.pick_number(text,uuid,uuid)', 'dialer.place_call(uuid,text)',
                 'dialer.record_result(text)'],
           'the Rust functions that return a PT error as a value: each has its shell above');

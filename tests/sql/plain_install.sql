@@ -27,8 +27,8 @@ SELECT is((SELECT array_agg(member ORDER BY member) FROM (
           'the auth stand-in belongs to pg_dialer');
 SELECT ok((SELECT 'auth.users'::regclass = ANY (extconfig) FROM pg_extension WHERE extname = 'pg_dialer'),
           'pg_dump keeps the rows of auth.users');
-SELECT is((SELECT count(*) FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'pg_dialer'), 13::bigint,
-          'pg_dump keeps the rows of the eleven tables, auth.users and dialer.adoption_log');
+SELECT is((SELECT count(*) FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'pg_dialer'), 14::bigint,
+          'pg_dump keeps the rows of the eleven tables, campaigns, auth.users and dialer.adoption_log');
 SELECT ok(NOT has_table_privilege('authenticated', 'auth.users', 'SELECT'), 'users cannot read auth.users');
 
 SELECT set_config('request.jwt.claims', '{"sub":"a11ce000-0000-4000-8000-000000000001"}', true);

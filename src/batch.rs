@@ -1,0 +1,496 @@
+//! `enqueue_calls()`: up to 10,000 calls in one request. Every call passes
+//! the checks of `enqueue_call()` (src/checks.rs, the same code), made
+//! set-based: one lock and one lookup of the campaign, caller number,
+//! template, voice and subscription per request, then each call's own
+//! checks, then the quota for all of them, then one INSERT. All or nothing
+//! by default: any bad call and nothing is written, and the error lists
+//! every bad call (its index, the field, the reason) as JSON in its DETAIL;
+//! with `skip_invalid` the good calls are queued and the bad ones returned.
+//! A call whose idempotency key the user has used already is not queued
+//! again: its call is returned.
+
+use crate::checks::{
+    call_owner, check_call, check_quota, check_request, require_subscription, CallInput,
+    CheckedCall, Refs,
+};
+use crate::errors::{outcome, spi};
+use crate::identity::caller_is_privileged;
+use crate::plans;
+use crate::queue::{new_call_id, Passing};
+use crate::window::{to_utc, MAX_WINDOW_BYTES};
+use pg_dialer_core::error::{quoted, DialerError};
+use pg_dialer_core::json;
+use pg_dialer_core::phone::parse_e164;
+use pg_dialer_core::window::Window;
+use pgrx::prelude::*;
+use pgrx::spi::{SpiClient, SpiError};
+use pgrx::JsonB;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+/// The most calls one request queues.
+pub const MAX_CALLS: usize = 10_000;
+/// The longest request read: 10,000 calls with generous variables.
+const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+/// The keys a call of the list may have.
+const CALL_KEYS: [&str; 6] = [
+    "recipient_number",
+    "custom_variables",
+    "scheduled_time",
+    "idempotency_key",
+    "call_window",
+    "expires_at",
+];
+
+/// The user's calls that hold some of the keys.
+const BY_KEYS: &str = "
+    SELECT q.idempotency_key, q.id, q.scheduled_time FROM public.call_queue q
+    WHERE q.user_id = $1 AND q.idempotency_key = ANY ($2)";
+
+/// The checked calls, queued in one statement.
+const INSERT: &str = "
+    INSERT INTO public.call_queue AS q
+        (id, user_id, recipient_number, caller_number_id, template_id, voice_id, campaign_id,
+         scheduled_time, custom_variables, idempotency_key, call_window, expires_at)
+    SELECT r.id, $2, r.recipient, $3::uuid, $4::uuid, $5::uuid, $6::uuid,
+           r.at, r.variables::jsonb, r.key, r.call_window::jsonb, r.expires_at
+    FROM unnest($1::uuid[], $7::text[], $8::timestamptz[], $9::text[], $10::text[], $11::text[],
+                $12::timestamptz[]) AS r(id, recipient, at, variables, key, call_window, expires_at)
+    ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING q.id";
+
+#[pg_schema]
+mod dialer {
+    use super::*;
+
+    /// The work of `enqueue_calls()` (its SQL shell in sql/campaigns.sql).
+    // pgrx reads the SQL columns from the spelled-out type
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
+    #[pg_extern(volatile, parallel_unsafe, requires = ["tables"])]
+    #[search_path(pg_catalog, pg_temp)]
+    fn enqueue_batch(
+        calls: Option<&str>,
+        template_id: Option<pgrx::Uuid>,
+        voice_id: Option<pgrx::Uuid>,
+        caller_number_id: Option<pgrx::Uuid>,
+        campaign_id: Option<pgrx::Uuid>,
+        call_window: Option<&str>,
+        expires_at: Option<TimestampWithTimeZone>,
+        skip_invalid: Option<bool>,
+        user_id: Option<pgrx::Uuid>,
+    ) -> TableIterator<
+        'static,
+        (
+            name!(result, Option<JsonB>),
+            name!(error_code, Option<String>),
+            name!(error_message, Option<String>),
+            name!(error_detail, Option<String>),
+            name!(error_hint, Option<String>),
+        ),
+    > {
+        let id = |id: Option<pgrx::Uuid>| id.map(|id| id.to_string());
+        let shared = Shared {
+            caller_number_id: id(caller_number_id),
+            template_id: id(template_id),
+            voice_id: id(voice_id),
+            campaign_id: id(campaign_id),
+            expires_at,
+        };
+        let user = crate::identity::acting_for(user_id, "queue calls");
+        outcome(
+            read_request(calls, call_window)
+                .and_then(|(list, window)| {
+                    enqueue_all(user, &shared, list, window, skip_invalid.unwrap_or(false))
+                })
+                .map(JsonB),
+        )
+    }
+}
+
+/// What the request's calls share.
+struct Shared {
+    caller_number_id: Option<String>,
+    template_id: Option<String>,
+    voice_id: Option<String>,
+    campaign_id: Option<String>,
+    expires_at: Option<TimestampWithTimeZone>,
+}
+
+/// A call of the list, read.
+struct Item {
+    recipient_number: String,
+    custom_variables: Option<Value>,
+    scheduled_time: Option<TimestampWithTimeZone>,
+    idempotency_key: Option<String>,
+    call_window: Option<Value>,
+    expires_at: Option<TimestampWithTimeZone>,
+}
+
+/// A bad call: its index in the list, the field, the reason.
+struct Invalid {
+    index: usize,
+    field: String,
+    reason: String,
+}
+
+/// A call's answer: queued now, or queued before under its key.
+struct Answer {
+    index: usize,
+    id: pgrx::Uuid,
+    scheduled_time: Option<TimestampWithTimeZone>,
+    existing: bool,
+}
+
+/// The list of calls and the shared window, read within their limits.
+fn read_request(
+    calls: Option<&str>,
+    call_window: Option<&str>,
+) -> Result<(Vec<Value>, Option<Value>), DialerError> {
+    let text = calls.ok_or_else(|| DialerError::invalid("calls is required"))?;
+    let Value::Array(list) = json::parse("calls", text, MAX_REQUEST_BYTES)? else {
+        return Err(DialerError::invalid(
+            "calls must be a JSON array of calls, such as [{\"recipient_number\": \"+14155550100\"}]",
+        ));
+    };
+    if list.is_empty() {
+        return Err(DialerError::invalid("calls is an empty list"));
+    }
+    if list.len() > MAX_CALLS {
+        return Err(DialerError::invalid(format!(
+            "calls holds {} calls; at most {MAX_CALLS} are queued in one request",
+            list.len()
+        )));
+    }
+    let window = call_window
+        .map(|text| json::parse("call_window", text, MAX_WINDOW_BYTES))
+        .transpose()?;
+    // A bad shared window is the request's error, not every call's.
+    if let Some(window) = &window {
+        Window::parse("call_window", window)?;
+    }
+    Ok((list, window))
+}
+
+fn enqueue_all(
+    user: pgrx::Uuid,
+    shared: &Shared,
+    list: Vec<Value>,
+    window: Option<Value>,
+    skip_invalid: bool,
+) -> Result<Value, DialerError> {
+    let total = list.len();
+    let mut invalid = Vec::new();
+    let items: Vec<Option<Item>> = list
+        .into_iter()
+        .enumerate()
+        .map(|(index, value)| {
+            read_item(value)
+                .map_err(|(field, reason)| {
+                    invalid.push(Invalid {
+                        index,
+                        field,
+                        reason,
+                    })
+                })
+                .ok()
+        })
+        .collect();
+    let privileged = caller_is_privileged();
+    let (user, _) = call_owner(Some(user), privileged)?;
+    spi(Spi::connect_mut(|client| {
+        let refs = Refs {
+            caller_number_id: shared.caller_number_id.as_deref(),
+            template_id: shared.template_id.as_deref(),
+            voice_id: shared.voice_id.as_deref(),
+            campaign_id: shared.campaign_id.as_deref(),
+        };
+        let request = match check_request(client, &user, privileged, &refs, None, None)
+            .and_then(|request| require_subscription(&request).map(|()| request))
+        {
+            Ok(request) => request,
+            Err(err) => return Ok(Err(err)),
+        };
+        let existing = existing_calls(client, &user, &items)?;
+        let mut answers = Vec::new();
+        let mut checked: Vec<(usize, CheckedCall, &Item)> = Vec::new();
+        let mut keys_seen: HashMap<&str, usize> = HashMap::new();
+        for (index, item) in items.iter().enumerate() {
+            let Some(item) = item else { continue };
+            check_for_interrupts!();
+            if let Some(key) = item.idempotency_key.as_deref() {
+                if let Some(&(id, at)) = existing.get(key) {
+                    answers.push(Answer {
+                        index,
+                        id,
+                        scheduled_time: at,
+                        existing: true,
+                    });
+                    continue;
+                }
+                if let Some(first) = keys_seen.insert(key, index) {
+                    invalid.push(Invalid {
+                        index,
+                        field: "idempotency_key".into(),
+                        reason: format!(
+                            "idempotency_key {} is that of call {first} too",
+                            quoted(key)
+                        ),
+                    });
+                    continue;
+                }
+            }
+            match check_item(&request, item, window.as_ref(), shared.expires_at) {
+                Ok(call) => checked.push((index, call, item)),
+                Err((field, err)) => invalid.push(Invalid {
+                    index,
+                    field: field.into(),
+                    reason: err.message,
+                }),
+            }
+        }
+        invalid.sort_by_key(|bad| bad.index);
+        if !invalid.is_empty() && !skip_invalid {
+            return Ok(Err(refused(&invalid, total)));
+        }
+        if let Err(err) = check_quota(&request.account, checked.len() as i64) {
+            return Ok(Err(err));
+        }
+        let queued = insert(client, &user, shared, &request, &checked)?;
+        answers.extend(queued);
+        answers.sort_by_key(|answer| answer.index);
+        Ok(Ok(summary(&answers, &invalid)))
+    }))
+}
+
+/// One call of the list, as its keys say; `Err` names the field.
+fn read_item(value: Value) -> Result<Item, (String, String)> {
+    let Value::Object(mut call) = value else {
+        return Err((
+            "call".into(),
+            "a call must be a JSON object with a recipient_number".into(),
+        ));
+    };
+    if let Some(key) = call.keys().find(|k| !CALL_KEYS.contains(&k.as_str())) {
+        return Err((
+            key.clone(),
+            format!(
+                "unknown key {}; a call takes {}",
+                quoted(key),
+                CALL_KEYS.join(", ")
+            ),
+        ));
+    }
+    let text = |call: &mut Map<String, Value>, field: &str| match call.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(other) => Err((
+            field.to_owned(),
+            format!("{field} must be a string, not {other}"),
+        )),
+    };
+    let time = |call: &mut Map<String, Value>, field: &str| {
+        text(call, field)?
+            .map(|text| {
+                text.parse::<TimestampWithTimeZone>().map_err(|_| {
+                    (
+                        field.to_owned(),
+                        format!("{field} {} is not a time", quoted(&text)),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let recipient_number = text(&mut call, "recipient_number")?.ok_or_else(|| {
+        (
+            "recipient_number".to_owned(),
+            "recipient_number is required".to_owned(),
+        )
+    })?;
+    let json_field =
+        |call: &mut Map<String, Value>, field: &str| call.remove(field).filter(|v| !v.is_null());
+    Ok(Item {
+        recipient_number,
+        custom_variables: json_field(&mut call, "custom_variables"),
+        scheduled_time: time(&mut call, "scheduled_time")?,
+        idempotency_key: text(&mut call, "idempotency_key")?,
+        call_window: json_field(&mut call, "call_window"),
+        expires_at: time(&mut call, "expires_at")?,
+    })
+}
+
+/// The checks of one call (src/checks.rs), its recipient parsed first.
+fn check_item(
+    request: &crate::checks::Request,
+    item: &Item,
+    window: Option<&Value>,
+    expires_at: Option<TimestampWithTimeZone>,
+) -> Result<CheckedCall, (&'static str, DialerError)> {
+    let recipient = parse_e164("recipient_number", &item.recipient_number)
+        .map_err(|err| ("recipient_number", err))?;
+    check_call(
+        request,
+        &CallInput {
+            recipient: &recipient,
+            variables: item.custom_variables.as_ref(),
+            scheduled_time: item.scheduled_time,
+            idempotency_key: item.idempotency_key.as_deref(),
+            call_window: item.call_window.as_ref().or(window),
+            expires_at: item.expires_at.or(expires_at),
+        },
+    )
+}
+
+/// The user's calls holding the keys of the list: key, id, time.
+fn existing_calls(
+    client: &SpiClient<'_>,
+    user: &str,
+    items: &[Option<Item>],
+) -> Result<HashMap<String, (pgrx::Uuid, Option<TimestampWithTimeZone>)>, SpiError> {
+    let keys: Vec<&str> = items
+        .iter()
+        .flatten()
+        .filter_map(|item| item.idempotency_key.as_deref())
+        .collect();
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    calls_by_keys(client, user_uuid(user), keys)
+}
+
+/// The user's calls holding `keys`: key, id, time.
+fn calls_by_keys(
+    client: &SpiClient<'_>,
+    user: pgrx::Uuid,
+    keys: Vec<&str>,
+) -> Result<HashMap<String, (pgrx::Uuid, Option<TimestampWithTimeZone>)>, SpiError> {
+    plans::query(client, BY_KEYS, &[user.into(), keys.into()])?
+        .map(|row| {
+            Ok((
+                row.get::<String>(1)?.unwrap_or_default(),
+                (row.get::<pgrx::Uuid>(2)?.expect("an id"), row.get(3)?),
+            ))
+        })
+        .collect()
+}
+
+fn user_uuid(user: &str) -> pgrx::Uuid {
+    pgrx::Uuid::from_bytes(*user.parse::<uuid::Uuid>().expect("a user id").as_bytes())
+}
+
+/// The checked calls, queued; a call whose key a concurrent request took
+/// meanwhile is answered with that request's call.
+fn insert(
+    client: &SpiClient<'_>,
+    user: &str,
+    shared: &Shared,
+    request: &crate::checks::Request,
+    checked: &[(usize, CheckedCall, &Item)],
+) -> Result<Vec<Answer>, SpiError> {
+    if checked.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<pgrx::Uuid> = checked.iter().map(|_| new_call_id()).collect();
+    let column = |f: &dyn Fn(&CheckedCall, &Item) -> Option<String>| -> Vec<Option<String>> {
+        checked
+            .iter()
+            .map(|(_, call, item)| f(call, item))
+            .collect()
+    };
+    let recipients = column(&|call, _| Some(call.recipient_number.clone()));
+    let variables = column(&|_, item| item.custom_variables.as_ref().map(Value::to_string));
+    let keys = column(&|_, item| item.idempotency_key.clone());
+    let windows = column(&|call, _| Some(call.call_window.to_string()));
+    let times: Vec<Option<TimestampWithTimeZone>> = checked
+        .iter()
+        .map(|(_, call, _)| Some(call.scheduled_time))
+        .collect();
+    let expiries: Vec<Option<TimestampWithTimeZone>> =
+        checked.iter().map(|(_, call, _)| call.expires_at).collect();
+    let user_id = user_uuid(user);
+    let _passing = Passing::rows(ids.iter().copied());
+    let inserted: std::collections::HashSet<[u8; 16]> = plans::query(
+        client,
+        INSERT,
+        &[
+            ids.clone().into(),
+            user_id.into(),
+            request.caller_number_id.as_deref().into(),
+            request.template_id.as_deref().into(),
+            request.voice_id.as_deref().into(),
+            shared.campaign_id.as_deref().into(),
+            recipients.into(),
+            times.into(),
+            variables.into(),
+            keys.into(),
+            windows.into(),
+            expiries.into(),
+        ],
+    )?
+    .map(|row| Ok(*row.get::<pgrx::Uuid>(1)?.expect("an id").as_bytes()))
+    .collect::<Result<_, SpiError>>()?;
+    let mut answers = Vec::with_capacity(checked.len());
+    let mut raced = Vec::new();
+    for ((index, call, item), id) in checked.iter().zip(ids) {
+        if inserted.contains(id.as_bytes()) {
+            answers.push(Answer {
+                index: *index,
+                id,
+                scheduled_time: Some(call.scheduled_time),
+                existing: false,
+            });
+        } else {
+            raced.push((*index, item));
+        }
+    }
+    if !raced.is_empty() {
+        let keys: Vec<&str> = raced
+            .iter()
+            .filter_map(|(_, item)| item.idempotency_key.as_deref())
+            .collect();
+        let found = calls_by_keys(client, user_id, keys)?;
+        for (index, item) in raced {
+            let key = item.idempotency_key.as_deref().unwrap_or_default();
+            if let Some(&(id, at)) = found.get(key) {
+                answers.push(Answer {
+                    index,
+                    id,
+                    scheduled_time: at,
+                    existing: true,
+                });
+            }
+        }
+    }
+    Ok(answers)
+}
+
+/// The error of a list with bad calls, when nothing is written.
+fn refused(invalid: &[Invalid], total: usize) -> DialerError {
+    let count = invalid.len();
+    let verb = if count == 1 { "is" } else { "are" };
+    DialerError::invalid(format!(
+        "{count} of the {total} calls {verb} invalid; none was queued"
+    ))
+    .with_detail(Value::Array(invalid.iter().map(invalid_json).collect()).to_string())
+    .with_hint("Correct them, or pass skip_invalid => true to queue the others and get these back.")
+}
+
+fn invalid_json(bad: &Invalid) -> Value {
+    json!({"index": bad.index, "field": bad.field, "reason": bad.reason})
+}
+
+/// The answer: how many calls were queued now and before, each call's id
+/// and time by its index in the list, and the bad calls.
+fn summary(answers: &[Answer], invalid: &[Invalid]) -> Value {
+    let existing = answers.iter().filter(|a| a.existing).count();
+    json!({
+        "queued": answers.len() - existing,
+        "existing": existing,
+        "invalid": invalid.iter().map(invalid_json).collect::<Vec<_>>(),
+        "calls": answers.iter().map(|a| json!({
+            "index": a.index,
+            "id": a.id.to_string(),
+            "scheduled_time": a.scheduled_time.and_then(to_utc).map(|t| t.to_rfc3339()),
+            "existing": a.existing,
+        })).collect::<Vec<_>>(),
+    })
+}
