@@ -657,6 +657,15 @@ AS $$
 $$;
 
 ---------------------------------------------------------------------------
+-- The column guard is a Rust trigger function (src/guards.rs), with the same
+-- name, arguments and errors; the triggers stay.
+---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION dialer."protect_columns"()
+	RETURNS TRIGGER
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'protect_columns_wrapper';
+
+---------------------------------------------------------------------------
 -- Campaigns and calling windows (README): the campaigns table, a queued
 -- call's campaign, window and latest time, a user's default window, and
 -- the API over them. Calls queued before this update have no window

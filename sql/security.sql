@@ -58,33 +58,8 @@ CREATE TRIGGER set_updated_at BEFORE UPDATE ON call_queue
 ---------------------------------------------------------------------------
 -- Columns a user may not change on their own rows, even where a policy lets
 -- them update the row: keys, ownership, creation time, and what the dialing
--- worker and admins manage. Named as trigger arguments.
+-- worker and admins manage. Named as trigger arguments (src/guards.rs).
 ---------------------------------------------------------------------------
-CREATE FUNCTION dialer.protect_columns() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path = ''
-AS $$
-DECLARE
-    old_row jsonb;
-    new_row jsonb;
-    col     text;
-BEGIN
-    IF dialer.is_privileged() THEN
-        RETURN NEW;
-    END IF;
-    old_row := pg_catalog.to_jsonb(OLD);
-    new_row := pg_catalog.to_jsonb(NEW);
-    FOREACH col IN ARRAY TG_ARGV LOOP
-        IF old_row -> col IS DISTINCT FROM new_row -> col THEN
-            RAISE EXCEPTION '%.% can only be changed by an admin', TG_TABLE_NAME, col
-                USING ERRCODE = '42501',
-                      HINT = 'Leave this column out of the update.';
-        END IF;
-    END LOOP;
-    RETURN NEW;
-END
-$$;
-
 CREATE TRIGGER protect_columns BEFORE UPDATE ON user_profiles
     FOR EACH ROW EXECUTE FUNCTION dialer.protect_columns('id', 'status', 'created_at');
 CREATE TRIGGER protect_columns BEFORE UPDATE ON user_phone_numbers

@@ -12,6 +12,7 @@ mod calls;
 mod campaigns;
 mod checks;
 mod errors;
+mod guards;
 mod identity;
 mod locks;
 mod numbers;
@@ -78,6 +79,7 @@ extension_sql_file!(
     name = "security",
     requires = [
         "adopt_tables",
+        guards::dialer::protect_columns,
         identity::dialer::uid,
         identity::dialer::is_admin,
         identity::dialer::is_privileged
