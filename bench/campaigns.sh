@@ -71,7 +71,7 @@ for round in $(seq 1 "$ROUNDS"); do
     bench bare_insert_batch 1 -f "$root"/bench/workloads/bare_insert_batch.pgbench
     bench enqueue_calls 1 -f "$root"/bench/workloads/enqueue_calls.pgbench
     say "round $round: claims without windows, with windows, with windows due"
-    queue_calls "NULL" "NULL" "now() + interval '1 day'"
+    queue_calls "NULL::jsonb" "NULL::jsonb" "now() + interval '1 day'"
     drain claims_without_windows
     queue_calls "'{\"hours\": [[\"00:00\", \"24:00\"]]}'::jsonb" "'$closed'::jsonb" \
         "date_trunc('hour', now()) + interval '2 hours'"

@@ -36,7 +36,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON campaigns TO authenticated, service_role
 SELECT pg_catalog.pg_extension_config_dump('campaigns', '');
 
 -- A campaign's progress in one query: its calls by state (an expired call
--- is canceled with last_error 'expired: ...'; the other canceled calls are
+-- is canceled with last_error 'expired: not placed by ...'; the other canceled calls are
 -- counted apart from it) and the minutes billed for them. The caller's
 -- own rights apply (security_invoker): a user sees their own campaigns.
 CREATE VIEW campaign_progress WITH (security_invoker = true) AS
@@ -47,8 +47,8 @@ SELECT c.id AS campaign_id, c.user_id, c.name, c.paused, c.canceled_at, c.expire
        count(q.id) FILTER (WHERE q.status = 'completed') AS completed,
        count(q.id) FILTER (WHERE q.status = 'failed') AS failed,
        count(q.id) FILTER (WHERE q.status = 'canceled'
-                                 AND (q.last_error IS NULL OR q.last_error NOT LIKE 'expired%')) AS canceled,
-       count(q.id) FILTER (WHERE q.status = 'canceled' AND q.last_error LIKE 'expired%') AS expired,
+                                 AND (q.last_error IS NULL OR q.last_error NOT LIKE 'expired: not placed by %')) AS canceled,
+       count(q.id) FILTER (WHERE q.status = 'canceled' AND q.last_error LIKE 'expired: not placed by %') AS expired,
        coalesce(sum(h.minutes), 0)::bigint AS minutes_used
 FROM public.campaigns c
 LEFT JOIN public.call_queue q ON q.campaign_id = c.id

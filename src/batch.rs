@@ -16,8 +16,8 @@ use crate::checks::{
 use crate::errors::{outcome, spi};
 use crate::identity::caller_is_privileged;
 use crate::plans;
-use crate::queue::{new_call_id, Passing};
-use crate::window::{to_utc, MAX_WINDOW_BYTES};
+use crate::queue::{new_call_id, Passing, VARIABLES_READ_BYTES};
+use crate::window::{parse_rfc3339, to_utc, MAX_WINDOW_BYTES};
 use pg_dialer_core::error::{quoted, DialerError};
 use pg_dialer_core::json;
 use pg_dialer_core::phone::parse_e164;
@@ -25,13 +25,14 @@ use pg_dialer_core::window::Window;
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiError};
 use pgrx::JsonB;
-use serde_json::{json, Map, Value};
-use std::collections::HashMap;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
 
 /// The most calls one request queues.
 pub const MAX_CALLS: usize = 10_000;
 /// The longest request read: 10,000 calls with generous variables.
-const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
 /// The keys a call of the list may have.
 const CALL_KEYS: [&str; 6] = [
     "recipient_number",
@@ -116,10 +117,11 @@ struct Shared {
     expires_at: Option<TimestampWithTimeZone>,
 }
 
-/// A call of the list, read.
-struct Item {
+/// A call of the list, read; its variables are kept as their text and
+/// read when the call is checked, one call at a time.
+struct Item<'t> {
     recipient_number: String,
-    custom_variables: Option<Value>,
+    custom_variables: Option<&'t str>,
     scheduled_time: Option<TimestampWithTimeZone>,
     idempotency_key: Option<String>,
     call_window: Option<Value>,
@@ -141,24 +143,25 @@ struct Answer {
     existing: bool,
 }
 
-/// The list of calls and the shared window, read within their limits.
-fn read_request(
-    calls: Option<&str>,
+/// The list of calls (each call as its text) and the shared window, read
+/// within their limits: at most `MAX_CALLS` calls are kept in memory, and
+/// a longer list is refused, however long.
+fn read_request<'t>(
+    calls: Option<&'t str>,
     call_window: Option<&str>,
-) -> Result<(Vec<Value>, Option<Value>), DialerError> {
+) -> Result<(Vec<&'t RawValue>, Option<Value>), DialerError> {
     let text = calls.ok_or_else(|| DialerError::invalid("calls is required"))?;
-    let Value::Array(list) = json::parse("calls", text, MAX_REQUEST_BYTES)? else {
+    let Some((list, count)) = json::parse_list("calls", text, MAX_REQUEST_BYTES, MAX_CALLS)? else {
         return Err(DialerError::invalid(
             "calls must be a JSON array of calls, such as [{\"recipient_number\": \"+14155550100\"}]",
         ));
     };
-    if list.is_empty() {
+    if count == 0 {
         return Err(DialerError::invalid("calls is an empty list"));
     }
-    if list.len() > MAX_CALLS {
+    if count > MAX_CALLS {
         return Err(DialerError::invalid(format!(
-            "calls holds {} calls; at most {MAX_CALLS} are queued in one request",
-            list.len()
+            "calls holds {count} calls; at most {MAX_CALLS} are queued in one request"
         )));
     }
     let window = call_window
@@ -174,7 +177,7 @@ fn read_request(
 fn enqueue_all(
     user: pgrx::Uuid,
     shared: &Shared,
-    list: Vec<Value>,
+    list: Vec<&RawValue>,
     window: Option<Value>,
     skip_invalid: bool,
 ) -> Result<Value, DialerError> {
@@ -217,35 +220,35 @@ fn enqueue_all(
         for (index, item) in items.iter().enumerate() {
             let Some(item) = item else { continue };
             check_for_interrupts!();
-            if let Some(key) = item.idempotency_key.as_deref() {
-                if let Some(&(id, at)) = existing.get(key) {
-                    answers.push(Answer {
-                        index,
-                        id,
-                        scheduled_time: at,
-                        existing: true,
-                    });
-                    continue;
-                }
-                if let Some(first) = keys_seen.insert(key, index) {
-                    invalid.push(Invalid {
-                        index,
-                        field: "idempotency_key".into(),
-                        reason: format!(
-                            "idempotency_key {} is that of call {first} too",
-                            quoted(key)
-                        ),
-                    });
-                    continue;
-                }
+            let key = item.idempotency_key.as_deref();
+            if let Some(&(id, at)) = key.and_then(|key| existing.get(key)) {
+                answers.push(Answer {
+                    index,
+                    id,
+                    scheduled_time: at,
+                    existing: true,
+                });
+                continue;
             }
+            let mut first_with_key = |index| key.and_then(|key| keys_seen.insert(key, index));
             match check_item(&request, item, window.as_ref(), shared.expires_at) {
-                Ok(call) => checked.push((index, call, item)),
                 Err((field, err)) => invalid.push(Invalid {
                     index,
                     field: field.into(),
                     reason: err.message,
                 }),
+                // a key is judged among the calls that pass
+                Ok(call) => match first_with_key(index) {
+                    Some(first) => invalid.push(Invalid {
+                        index,
+                        field: "idempotency_key".into(),
+                        reason: format!(
+                            "idempotency_key {} is that of call {first} too",
+                            quoted(key.unwrap_or_default())
+                        ),
+                    }),
+                    None => checked.push((index, call, item)),
+                },
             }
         }
         invalid.sort_by_key(|bad| bad.index);
@@ -263,8 +266,8 @@ fn enqueue_all(
 }
 
 /// One call of the list, as its keys say; `Err` names the field.
-fn read_item(value: Value) -> Result<Item, (String, String)> {
-    let Value::Object(mut call) = value else {
+fn read_item(raw: &RawValue) -> Result<Item<'_>, (String, String)> {
+    let Ok(mut call) = serde_json::from_str::<BTreeMap<String, &RawValue>>(raw.get()) else {
         return Err((
             "call".into(),
             "a call must be a JSON object with a recipient_number".into(),
@@ -280,41 +283,52 @@ fn read_item(value: Value) -> Result<Item, (String, String)> {
             ),
         ));
     }
-    let text = |call: &mut Map<String, Value>, field: &str| match call.remove(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text)),
-        Some(other) => Err((
-            field.to_owned(),
-            format!("{field} must be a string, not {other}"),
-        )),
+    let mut value = |field: &str| call.remove(field).filter(|v| v.get() != "null");
+    let text = |field: &str, raw: Option<&RawValue>| {
+        raw.map(|raw| {
+            serde_json::from_str::<String>(raw.get()).map_err(|_| {
+                let shown: String = raw.get().chars().take(60).collect();
+                (
+                    field.to_owned(),
+                    format!("{field} must be a string, not {shown}"),
+                )
+            })
+        })
+        .transpose()
     };
-    let time = |call: &mut Map<String, Value>, field: &str| {
-        text(call, field)?
+    let time = |field: &str, raw: Option<&RawValue>| {
+        text(field, raw)?
             .map(|text| {
-                text.parse::<TimestampWithTimeZone>().map_err(|_| {
+                parse_rfc3339(&text).ok_or_else(|| {
                     (
                         field.to_owned(),
-                        format!("{field} {} is not a time", quoted(&text)),
+                        format!(
+                            "{field} {} is not a time such as 2026-12-01T09:00:00-05:00 (RFC 3339, with its offset)",
+                            quoted(&text)
+                        ),
                     )
                 })
             })
             .transpose()
     };
-    let recipient_number = text(&mut call, "recipient_number")?.ok_or_else(|| {
-        (
-            "recipient_number".to_owned(),
-            "recipient_number is required".to_owned(),
-        )
-    })?;
-    let json_field =
-        |call: &mut Map<String, Value>, field: &str| call.remove(field).filter(|v| !v.is_null());
+    let recipient_number =
+        text("recipient_number", value("recipient_number"))?.ok_or_else(|| {
+            (
+                "recipient_number".to_owned(),
+                "recipient_number is required".to_owned(),
+            )
+        })?;
+    let call_window = value("call_window")
+        .map(|raw| json::parse("call_window", raw.get(), MAX_WINDOW_BYTES))
+        .transpose()
+        .map_err(|err| ("call_window".to_owned(), err.message))?;
     Ok(Item {
         recipient_number,
-        custom_variables: json_field(&mut call, "custom_variables"),
-        scheduled_time: time(&mut call, "scheduled_time")?,
-        idempotency_key: text(&mut call, "idempotency_key")?,
-        call_window: json_field(&mut call, "call_window"),
-        expires_at: time(&mut call, "expires_at")?,
+        custom_variables: value("custom_variables").map(RawValue::get),
+        scheduled_time: time("scheduled_time", value("scheduled_time"))?,
+        idempotency_key: text("idempotency_key", value("idempotency_key"))?,
+        call_window,
+        expires_at: time("expires_at", value("expires_at"))?,
     })
 }
 
@@ -327,11 +341,16 @@ fn check_item(
 ) -> Result<CheckedCall, (&'static str, DialerError)> {
     let recipient = parse_e164("recipient_number", &item.recipient_number)
         .map_err(|err| ("recipient_number", err))?;
+    let variables = item
+        .custom_variables
+        .map(|text| json::parse("custom_variables", text, VARIABLES_READ_BYTES))
+        .transpose()
+        .map_err(|err| ("custom_variables", err))?;
     check_call(
         request,
         &CallInput {
             recipient: &recipient,
-            variables: item.custom_variables.as_ref(),
+            variables: variables.as_ref(),
             scheduled_time: item.scheduled_time,
             idempotency_key: item.idempotency_key.as_deref(),
             call_window: item.call_window.as_ref().or(window),
@@ -397,7 +416,7 @@ fn insert(
             .collect()
     };
     let recipients = column(&|call, _| Some(call.recipient_number.clone()));
-    let variables = column(&|_, item| item.custom_variables.as_ref().map(Value::to_string));
+    let variables = column(&|_, item| item.custom_variables.map(str::to_owned));
     let keys = column(&|_, item| item.idempotency_key.clone());
     let windows = column(&|call, _| Some(call.call_window.to_string()));
     let times: Vec<Option<TimestampWithTimeZone>> = checked

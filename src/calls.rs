@@ -35,9 +35,14 @@ const END_FAILED: &str = "
     UPDATE public.call_queue q SET status = 'failed', retry_count = $2, last_error = $3
     WHERE q.id = $1 RETURNING q";
 
+/// Queued again for its next attempt, unless its campaign was canceled
+/// meanwhile: then it ends canceled.
 const QUEUE_AGAIN: &str = "
     UPDATE public.call_queue q
-    SET status = 'queued', retry_count = $2, last_error = $3, scheduled_time = $4,
+    SET status = CASE WHEN EXISTS (SELECT FROM public.campaigns c
+                                   WHERE c.id = q.campaign_id AND c.canceled_at IS NOT NULL)
+                      THEN 'canceled' ELSE 'queued' END,
+        retry_count = $2, last_error = $3, scheduled_time = $4,
         provider_id = NULL, provider_phone_number_id = NULL, claimed_at = NULL, call_id = NULL
     WHERE q.id = $1 RETURNING q";
 

@@ -26,7 +26,8 @@ type CampaignRow = pgrx::composite_type!('static, "public.campaigns");
 /// on it (their own; any for an admin or service_role).
 const FIND: &str = "
     SELECT c.user_id::text, c.canceled_at IS NOT NULL FROM public.campaigns c
-    WHERE c.id = $1 AND (c.user_id = $2 OR $3)";
+    WHERE c.id = $1 AND (c.user_id = $2 OR $3)
+    FOR NO KEY UPDATE";
 
 const PAUSE: &str = "
     UPDATE public.campaigns c SET paused = $2 WHERE c.id = $1 RETURNING c";
@@ -86,6 +87,11 @@ mod dialer {
             .expect("a BEFORE INSERT OR UPDATE row trigger has a new row")
             .into_owned();
         crate::window::normalize_window(&mut row)?;
+        if !crate::identity::caller_is_superuser() {
+            if let Err(err) = check_references(&row) {
+                crate::errors::raise(err);
+            }
+        }
         if let Some(old) = trigger.old() {
             let before: Option<TimestampWithTimeZone> = old.get_by_name("canceled_at")?;
             let after: Option<TimestampWithTimeZone> = row.get_by_name("canceled_at")?;
@@ -110,6 +116,51 @@ mod dialer {
         pg_dialer_core::billing::billed_minutes(i64::from(seconds))
     }
 }
+
+/// What a campaign names is its user's to use: a template of theirs or a
+/// public one, a caller number of theirs; the same error whether another's
+/// or none, so that ids of other tenants' rows cannot be probed.
+fn check_references(row: &PgHeapTuple<'_, AllocatedByRust>) -> Result<(), DialerError> {
+    let id = |column: &str| row.get_by_name::<pgrx::Uuid>(column).ok().flatten();
+    let (user, template, number) = (id("user_id"), id("template_id"), id("caller_number_id"));
+    if template.is_none() && number.is_none() {
+        return Ok(());
+    }
+    let (template_ok, number_ok) = as_extension_owner(|| {
+        crate::errors::spi(Spi::connect(|client| {
+            plans::first(
+                client,
+                REFERENCES,
+                &[user.into(), template.into(), number.into()],
+                |r| {
+                    Ok((
+                        r.get::<bool>(1)?.unwrap_or(false),
+                        r.get::<bool>(2)?.unwrap_or(false),
+                    ))
+                },
+            )
+        }))
+    })
+    .unwrap_or_default();
+    if let (Some(template), false) = (template, template_ok) {
+        return Err(DialerError::invalid(format!(
+            "the campaign's template_id {template} is not a template of its user's or a public one"
+        )));
+    }
+    if let (Some(number), false) = (number, number_ok) {
+        return Err(DialerError::invalid(format!(
+            "the campaign's caller_number_id {number} is not a caller number of its user's"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether the template is the user's or public, and the caller number the
+/// user's.
+const REFERENCES: &str = "
+    SELECT $2::uuid IS NULL OR EXISTS (SELECT FROM public.call_templates t
+                                     WHERE t.id = $2 AND (t.created_by = $1 OR coalesce(t.is_public, false))),
+           $3::uuid IS NULL OR EXISTS (SELECT FROM public.user_phone_numbers n WHERE n.id = $3 AND n.user_id = $1)";
 
 fn act(
     client: &SpiClient<'_>,
@@ -157,7 +208,7 @@ fn act(
             let row = as_extension_owner(|| {
                 plans::first(client, CANCEL, &[id.into()], |r| r.get::<CampaignRow>(1))
             })?;
-            return Ok(Ok(row.flatten().expect("the campaign found above")));
+            return Ok(row.flatten().ok_or_else(|| gone(id)));
         }
         other => {
             return Ok(Err(DialerError::invalid(format!(
@@ -166,8 +217,11 @@ fn act(
             ))))
         }
     };
-    let row = as_extension_owner(|| plans::first(client, sql, &args, |r| r.get::<CampaignRow>(1)))?
-        .flatten()
-        .expect("the campaign found above");
-    Ok(Ok(row))
+    let row = as_extension_owner(|| plans::first(client, sql, &args, |r| r.get::<CampaignRow>(1)))?;
+    Ok(row.flatten().ok_or_else(|| gone(id)))
+}
+
+/// The campaign found above was deleted before its lock was taken.
+fn gone(id: pgrx::Uuid) -> DialerError {
+    DialerError::not_found(format!("campaign {id} not found"))
 }

@@ -968,8 +968,9 @@ macro_rules! due_calls {
                                 AND coalesce(x.scheduled_time, x.created_at) < bp.period_end) END AS calls) AS busy
                  ON true
              WHERE q.status = 'queued' AND (q.scheduled_time <= now() OR q.scheduled_time IS NULL)
-               -- a paused campaign's calls wait
-               AND NOT EXISTS (SELECT FROM public.campaigns c WHERE c.id = q.campaign_id AND c.paused)
+               -- a paused campaign's calls wait; a canceled one's are not placed
+               AND NOT EXISTS (SELECT FROM public.campaigns c
+                               WHERE c.id = q.campaign_id AND (c.paused OR c.canceled_at IS NOT NULL))
                AND ",
             $where,
             "
@@ -1012,7 +1013,8 @@ fn load_broken_calls(
         client,
         "SELECT h.id FROM public.call_queue h
          WHERE h.status = 'queued' AND (h.scheduled_time <= now() OR h.scheduled_time IS NULL)
-           AND NOT EXISTS (SELECT FROM public.campaigns c WHERE c.id = h.campaign_id AND c.paused)
+           AND NOT EXISTS (SELECT FROM public.campaigns c
+                           WHERE c.id = h.campaign_id AND (c.paused OR c.canceled_at IS NOT NULL))
          ORDER BY h.scheduled_time NULLS FIRST, h.created_at, h.id
          LIMIT $LIMIT",
         limit,

@@ -26,10 +26,25 @@ pub fn to_utc(at: TimestampWithTimeZone) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_micros(micros)
 }
 
-/// A UTC time as PostgreSQL's.
+/// A UTC time as PostgreSQL's (near one it came from).
 pub fn from_utc(at: DateTime<Utc>) -> TimestampWithTimeZone {
-    TimestampWithTimeZone::try_from(at.timestamp_micros() - POSTGRES_EPOCH)
-        .expect("a time of chrono's range that came from PostgreSQL's")
+    try_from_utc(at).expect("a time of chrono's range that came from PostgreSQL's")
+}
+
+/// A UTC time as PostgreSQL's, if PostgreSQL's range holds it.
+pub fn try_from_utc(at: DateTime<Utc>) -> Option<TimestampWithTimeZone> {
+    TimestampWithTimeZone::try_from(at.timestamp_micros().checked_sub(POSTGRES_EPOCH)?)
+        .ok()
+        .filter(|t| t.is_finite())
+}
+
+/// An RFC 3339 time with its offset (`2026-12-01T09:00:00-05:00`), as
+/// PostgreSQL's; `None` for anything else. Read the same way in every
+/// session, whatever its DateStyle or TimeZone.
+pub fn parse_rfc3339(text: &str) -> Option<TimestampWithTimeZone> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .and_then(|at| try_from_utc(at.with_timezone(&Utc)))
 }
 
 /// The transaction's start, as `now()`.
@@ -37,6 +52,12 @@ pub fn transaction_now() -> TimestampWithTimeZone {
     // SAFETY: reads the transaction's start time, as now() does
     TimestampWithTimeZone::try_from(unsafe { pg_sys::GetCurrentTransactionStartTimestamp() })
         .expect("the transaction's start is a valid time")
+}
+
+thread_local! {
+    /// Windows (in words, with their zones) found never to open from a day on.
+    static NEVER_OPENS: std::cell::RefCell<std::collections::HashSet<(String, i64)>> =
+        std::cell::RefCell::new(std::collections::HashSet::new());
 }
 
 /// The longest window read (a full one is a few hundred bytes).
@@ -71,7 +92,29 @@ impl CallWindow {
         let Some(from) = to_utc(at) else {
             return Ok(at);
         };
-        match self.window.next_opening(&self.zones, from) {
+        // Finding that a window never opens tries every opening of every
+        // zone: known once per window, zones and day, not for every call of
+        // a batch.
+        let key = (
+            format!("{}|{:?}", self.window.describe(), self.zones),
+            from.timestamp().div_euclid(86_400),
+        );
+        let known_never = NEVER_OPENS.with(|never| never.borrow().contains(&key));
+        let opening = if known_never {
+            None
+        } else {
+            self.window.next_opening(&self.zones, from)
+        };
+        if opening.is_none() && !known_never {
+            NEVER_OPENS.with(|never| {
+                let mut never = never.borrow_mut();
+                if never.len() >= 1024 {
+                    never.clear();
+                }
+                never.insert(key);
+            });
+        }
+        match opening {
             Some(open) if open == from => Ok(at),
             Some(open) => Ok(from_utc(open)),
             None => Err(DialerError::invalid(format!(

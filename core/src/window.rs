@@ -205,9 +205,11 @@ impl Window {
         }
         // Where the window opens in all zones, it opens in one of them: the
         // candidates are the openings of each zone's ranges.
+        // (a time too near the end of the calendar has no opening after it)
+        let horizon = at.checked_add_signed(Duration::days(HORIZON_DAYS))?;
         let mut openings: Vec<DateTime<Utc>> = Vec::new();
         for tz in zones {
-            let first = at.with_timezone(tz).date_naive() - Duration::days(1);
+            let first = at.with_timezone(tz).date_naive().pred_opt()?;
             for day in first.iter_days().take(HORIZON_DAYS as usize + 2) {
                 if h.days & (1 << day.weekday().num_days_from_monday()) == 0 {
                     continue;
@@ -216,7 +218,7 @@ impl Window {
                     h.ranges
                         .iter()
                         .filter_map(|&(start, _)| local_instant(tz, day, start))
-                        .filter(|t| *t > at && *t <= at + Duration::days(HORIZON_DAYS)),
+                        .filter(|t| *t > at && *t <= horizon),
                 );
             }
         }
@@ -245,7 +247,7 @@ impl Hours {
 fn local_instant(tz: &Tz, day: NaiveDate, minute: u16) -> Option<DateTime<Utc>> {
     let midnight = day.and_hms_opt(0, 0, 0)?;
     (0..=180).find_map(|late| {
-        let local = midnight + Duration::minutes(i64::from(minute) + late);
+        let local = midnight.checked_add_signed(Duration::minutes(i64::from(minute) + late))?;
         match tz.from_local_datetime(&local) {
             LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.with_timezone(&Utc)),
             LocalResult::None => None,
@@ -506,6 +508,15 @@ mod tests {
             "America/New_York".parse().unwrap(),
         ];
         assert_eq!(w.next_opening(&zones, utc("2026-07-01T00:00:00Z")), None);
+    }
+
+    #[test]
+    fn the_end_of_the_calendar_has_no_opening() {
+        let w = Window::default();
+        let zones: Vec<Tz> = vec!["America/New_York".parse().unwrap()];
+        // 06:59 in New York, three days before the last time chrono knows
+        let last = DateTime::<Utc>::MAX_UTC - Duration::days(3) - Duration::hours(12);
+        assert_eq!(w.next_opening(&zones, last), None);
     }
 
     #[test]

@@ -204,6 +204,30 @@ SELECT throws_ok($$SELECT resume_campaign('c0000000-0000-4000-8000-000000000001'
 SELECT throws_ok($$UPDATE campaigns SET canceled_at = NULL WHERE id = 'c0000000-0000-4000-8000-000000000001'$$, '42501',
                  'campaigns.canceled_at can only be changed by an admin', 'nor un-canceled by hand');
 
+-- A call of a canceled campaign that was in progress and fails is not
+-- queued again: it ends canceled.
+SELECT tests.as_service();
+SELECT is((SELECT status FROM mark_call_failed(
+              (SELECT id FROM call_queue WHERE campaign_id = 'c0000000-0000-4000-8000-000000000001' AND status = 'in-progress'),
+              'no-answer', true)),
+          'canceled', 'a failed call of a canceled campaign ends canceled, not queued again');
+SELECT tests.as_user(:alice);
+
+-- A campaign names only what its user may use: the same refusal for
+-- another tenant's row and for none, so that ids cannot be probed.
+SELECT throws_ok($$INSERT INTO campaigns (user_id, name, template_id)
+                   VALUES ('a11ce000-0000-4000-8000-000000000001', 'x', '88888888-8888-4888-8888-000000000003')$$, '22023',
+                 'the campaign''s template_id 88888888-8888-4888-8888-000000000003 is not a template of its user''s or a public one',
+                 'a campaign cannot name another tenant''s private template');
+SELECT throws_ok($$INSERT INTO campaigns (user_id, name, template_id)
+                   VALUES ('a11ce000-0000-4000-8000-000000000001', 'x', '88888888-8888-4888-8888-0000000000ff')$$, '22023',
+                 'the campaign''s template_id 88888888-8888-4888-8888-0000000000ff is not a template of its user''s or a public one',
+                 '... and says the same of a template that does not exist');
+SELECT throws_ok($$INSERT INTO campaigns (user_id, name, caller_number_id)
+                   VALUES ('a11ce000-0000-4000-8000-000000000001', 'x', '66666666-6666-4666-8666-000000000002')$$, '22023',
+                 'the campaign''s caller_number_id 66666666-6666-4666-8666-000000000002 is not a caller number of its user''s',
+                 'nor another tenant''s caller number');
+
 ---------------------------------------------------------------- expiry
 -- Noticed by a claim (on the clock): canceled as expired, never billed.
 SELECT id AS soon FROM enqueue_call('+14155550198', call_window => '{"always": true}',
@@ -261,6 +285,18 @@ SELECT throws_ok($$SELECT enqueue_calls('{"recipient_number": "+14155550100"}')$
                  'calls must be a JSON array of calls, such as [{"recipient_number": "+14155550100"}]', 'calls is a list');
 SELECT throws_ok($$SELECT enqueue_calls('[{"recipient_number": "+14155550100"}]', call_window => '{"days": []}')$$, '22023',
                  'call_window.days must be a list of weekdays, such as ["mon", "tue"]', 'a bad shared window is the request''s error');
+
+SELECT is((SELECT jsonb_agg(jsonb_build_array(e->'index', e->'field')) FROM jsonb_array_elements(
+               enqueue_calls('[{"recipient_number": "+14155550100", "scheduled_time": "300000-01-01T00:00:00Z"},
+                               {"recipient_number": "+14155550100", "scheduled_time": "2024-01-01 10:00+16"},
+                               {"recipient_number": "+14155550100", "expires_at": "tomorrow"}]',
+                             call_window => '{"always": true}', skip_invalid => true)->'invalid') e),
+          '[[0, "scheduled_time"], [1, "scheduled_time"], [2, "expires_at"]]'::jsonb,
+          'times out of range or not RFC 3339 are bad calls, listed, not the request''s failure');
+SELECT is((enqueue_calls('[{"recipient_number": "not a number", "idempotency_key": "twice"},
+                           {"recipient_number": "+14155550179", "idempotency_key": "twice"}]',
+                         call_window => '{"always": true}', skip_invalid => true))->'queued', '1'::jsonb,
+          'a key is judged among the calls that pass: the good call of two with one key is queued');
 
 -- The quota, for the whole request: how many would fit.
 SELECT tests.as_owner();
