@@ -647,8 +647,7 @@ GRANT EXECUTE ON FUNCTION dialer.pick_number(text, uuid, uuid) TO authenticated,
 CREATE OR REPLACE FUNCTION pick_provider_number(recipient_number text, caller_number_id uuid DEFAULT NULL,
                                      provider_id uuid DEFAULT NULL)
     RETURNS TABLE (provider_id uuid, provider_name text, phone_number_id uuid, phone_id text, from_number text)
-    LANGUAGE sql VOLATILE
-    SET search_path = ''
+    LANGUAGE sql STABLE
 AS $$
     SELECT o.provider_id, o.provider_name, o.phone_number_id, o.phone_id,
            dialer.raised(o.from_number, o.error_code, o.error_message, o.error_detail, o.error_hint)

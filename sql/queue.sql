@@ -145,12 +145,14 @@ $$;
 
 -- pick_provider_number (src/routing.rs): the provider and number a call
 -- would go out on now. A SQL function: its parameter provider_id and its
--- result column of the same name cannot both be PL/pgSQL variables.
+-- result column of the same name cannot both be PL/pgSQL variables. It
+-- only reads (STABLE) and names everything with its schema, without a SET
+-- clause: so PostgreSQL inlines it into the query that calls it instead of
+-- planning its body at every call.
 CREATE FUNCTION pick_provider_number(recipient_number text, caller_number_id uuid DEFAULT NULL,
                                      provider_id uuid DEFAULT NULL)
     RETURNS TABLE (provider_id uuid, provider_name text, phone_number_id uuid, phone_id text, from_number text)
-    LANGUAGE sql VOLATILE
-    SET search_path = ''
+    LANGUAGE sql STABLE
 AS $$
     SELECT o.provider_id, o.provider_name, o.phone_number_id, o.phone_id,
            dialer.raised(o.from_number, o.error_code, o.error_message, o.error_detail, o.error_hint)
