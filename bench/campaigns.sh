@@ -58,7 +58,7 @@ queue_calls() { # window of the due calls, window and time of the others
       -c "VACUUM ANALYZE call_queue"
 }
 drain() { # name: claims the due calls with one worker
-    local dir=$out/$1
+    local dir=$run/$1
     mkdir -p "$dir"
     (cd "$dir" && pgbench -n -M prepared -c 1 -j 1 -t 260 -d "$DB" -f "$root"/bench/workloads/claim.pgbench \
         >pgbench.out 2>&1) || { cat "$dir/pgbench.out"; exit 1; }
@@ -67,6 +67,7 @@ drain() { # name: claims the due calls with one worker
 }
 
 for round in $(seq 1 "$ROUNDS"); do
+    run=$out/round-$round
     say "round $round: enqueue_calls of 10,000 calls, and the bare INSERT"
     bench bare_insert_batch 1 -f "$root"/bench/workloads/bare_insert_batch.pgbench
     bench enqueue_calls 1 -f "$root"/bench/workloads/enqueue_calls.pgbench

@@ -149,7 +149,7 @@ struct Answer {
 fn read_request<'t>(
     calls: Option<&'t str>,
     call_window: Option<&str>,
-) -> Result<(Vec<&'t RawValue>, Option<Value>), DialerError> {
+) -> Result<(Vec<&'t RawValue>, Option<Window>), DialerError> {
     let text = calls.ok_or_else(|| DialerError::invalid("calls is required"))?;
     let Some((list, count)) = json::parse_list("calls", text, MAX_REQUEST_BYTES, MAX_CALLS)? else {
         return Err(DialerError::invalid(
@@ -164,13 +164,13 @@ fn read_request<'t>(
             "calls holds {count} calls; at most {MAX_CALLS} are queued in one request"
         )));
     }
-    let window = call_window
-        .map(|text| json::parse("call_window", text, MAX_WINDOW_BYTES))
-        .transpose()?;
     // A bad shared window is the request's error, not every call's.
-    if let Some(window) = &window {
-        Window::parse("call_window", window)?;
-    }
+    let window = call_window
+        .map(|text| {
+            json::parse("call_window", text, MAX_WINDOW_BYTES)
+                .and_then(|value| Window::parse("call_window", &value))
+        })
+        .transpose()?;
     Ok((list, window))
 }
 
@@ -178,7 +178,7 @@ fn enqueue_all(
     user: pgrx::Uuid,
     shared: &Shared,
     list: Vec<&RawValue>,
-    window: Option<Value>,
+    window: Option<Window>,
     skip_invalid: bool,
 ) -> Result<Value, DialerError> {
     let total = list.len();
@@ -207,12 +207,16 @@ fn enqueue_all(
             voice_id: shared.voice_id.as_deref(),
             campaign_id: shared.campaign_id.as_deref(),
         };
-        let request = match check_request(client, &user, privileged, &refs, None, None)
+        let mut request = match check_request(client, &user, privileged, &refs, None, None)
             .and_then(|request| require_subscription(&request).map(|()| request))
         {
             Ok(request) => request,
             Err(err) => return Ok(Err(err)),
         };
+        // The window given for all calls is each call's own (read once).
+        if let Some(window) = window {
+            request.default_window = window;
+        }
         let existing = existing_calls(client, &user, &items)?;
         let mut answers = Vec::new();
         let mut checked: Vec<(usize, CheckedCall, &Item)> = Vec::new();
@@ -231,7 +235,7 @@ fn enqueue_all(
                 continue;
             }
             let mut first_with_key = |index| key.and_then(|key| keys_seen.insert(key, index));
-            match check_item(&request, item, window.as_ref(), shared.expires_at) {
+            match check_item(&request, item, shared.expires_at) {
                 Err((field, err)) => invalid.push(Invalid {
                     index,
                     field: field.into(),
@@ -336,7 +340,6 @@ fn read_item(raw: &RawValue) -> Result<Item<'_>, (String, String)> {
 fn check_item(
     request: &crate::checks::Request,
     item: &Item,
-    window: Option<&Value>,
     expires_at: Option<TimestampWithTimeZone>,
 ) -> Result<CheckedCall, (&'static str, DialerError)> {
     let recipient = parse_e164("recipient_number", &item.recipient_number)
@@ -353,7 +356,7 @@ fn check_item(
             variables: variables.as_ref(),
             scheduled_time: item.scheduled_time,
             idempotency_key: item.idempotency_key.as_deref(),
-            call_window: item.call_window.as_ref().or(window),
+            call_window: item.call_window.as_ref(),
             expires_at: item.expires_at.or(expires_at),
         },
     )

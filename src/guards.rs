@@ -9,8 +9,9 @@ use pgrx::datum::TryFromDatumError;
 use pgrx::prelude::*;
 use pgrx::AllocatedByPostgres;
 
-/// A column's value as stored, whatever its type.
-struct StoredValue(pg_sys::Datum);
+/// A column's value as stored, whatever its type, not yet read (nor
+/// converted by pgrx).
+pub struct StoredValue(pub pg_sys::Datum);
 
 impl FromDatum for StoredValue {
     unsafe fn from_polymorphic_datum(

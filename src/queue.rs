@@ -5,6 +5,7 @@
 use crate::calls::CallRow;
 use crate::checks::{call_owner, check_call, check_quota, check_request, CallInput, Refs};
 use crate::errors::{outcome, raise, spi};
+use crate::guards::StoredValue;
 use crate::identity::{caller_is_privileged, current_identity};
 use crate::plans;
 use crate::window::MAX_WINDOW_BYTES;
@@ -225,40 +226,6 @@ fn cancel(call_id: Option<pgrx::Uuid>) -> Result<CallRow, DialerError> {
     .expect("the canceled call"))
 }
 
-/// A jsonb value as stored, not yet read: pgrx's own `JsonB` deserializes
-/// on conversion and cannot refuse a value too deep or too large.
-struct StoredJsonb(pg_sys::Datum);
-
-impl FromDatum for StoredJsonb {
-    unsafe fn from_polymorphic_datum(
-        datum: pg_sys::Datum,
-        is_null: bool,
-        _: pg_sys::Oid,
-    ) -> Option<Self> {
-        (!is_null).then_some(StoredJsonb(datum))
-    }
-}
-
-impl IntoDatum for StoredJsonb {
-    fn into_datum(self) -> Option<pg_sys::Datum> {
-        Some(self.0)
-    }
-    fn type_oid() -> pg_sys::Oid {
-        pg_sys::JSONBOID
-    }
-}
-
-// SAFETY: the datum is kept as it is, as pg_sys::Datum's own implementation does
-unsafe impl pgrx::datum::UnboxDatum for StoredJsonb {
-    type As<'src> = StoredJsonb;
-    unsafe fn unbox<'src>(datum: pgrx::datum::Datum<'src>) -> Self::As<'src>
-    where
-        Self: 'src,
-    {
-        StoredJsonb(datum.sans_lifetime())
-    }
-}
-
 /// A jsonb column of a row, parsed within the limits of core/src/json.rs
 /// (so that a value too deep or too large is the writer's error, 22023, not
 /// a crash), read as its text.
@@ -267,7 +234,9 @@ pub fn jsonb_column<A: pgrx::WhoAllocated>(
     column: &'static str,
     max_bytes: usize,
 ) -> Result<Option<Value>, TryFromDatumError> {
-    let Some(StoredJsonb(datum)) = row.get_by_name::<StoredJsonb>(column)? else {
+    // read as stored: pgrx's own `JsonB` deserializes on conversion and
+    // cannot refuse a value too deep or too large
+    let Some(StoredValue(datum)) = row.get_by_name::<StoredValue>(column)? else {
         return Ok(None);
     };
     // SAFETY: a jsonb datum of the row, not null

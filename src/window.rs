@@ -92,6 +92,9 @@ impl CallWindow {
         let Some(from) = to_utc(at) else {
             return Ok(at);
         };
+        if self.window.is_open(&self.zones, from) {
+            return Ok(at);
+        }
         // Finding that a window never opens tries every opening of every
         // zone: known once per window, zones and day, not for every call of
         // a batch.
