@@ -128,6 +128,10 @@ struct Item<'t> {
     expires_at: Option<TimestampWithTimeZone>,
 }
 
+/// A call that passed: its index, the call checked, the call as read, its
+/// variables as they are stored.
+type Checked<'i, 't> = (usize, CheckedCall, &'i Item<'t>, Option<String>);
+
 /// A bad call: its index in the list, the field, the reason.
 struct Invalid {
     index: usize,
@@ -219,7 +223,7 @@ fn enqueue_all(
         }
         let existing = existing_calls(client, &user, &items)?;
         let mut answers = Vec::new();
-        let mut checked: Vec<(usize, CheckedCall, &Item)> = Vec::new();
+        let mut checked: Vec<Checked> = Vec::new();
         let mut keys_seen: HashMap<&str, usize> = HashMap::new();
         for (index, item) in items.iter().enumerate() {
             let Some(item) = item else { continue };
@@ -242,7 +246,7 @@ fn enqueue_all(
                     reason: err.message,
                 }),
                 // a key is judged among the calls that pass
-                Ok(call) => match first_with_key(index) {
+                Ok((call, variables)) => match first_with_key(index) {
                     Some(first) => invalid.push(Invalid {
                         index,
                         field: "idempotency_key".into(),
@@ -251,7 +255,7 @@ fn enqueue_all(
                             quoted(key.unwrap_or_default())
                         ),
                     }),
-                    None => checked.push((index, call, item)),
+                    None => checked.push((index, call, item, variables)),
                 },
             }
         }
@@ -336,12 +340,13 @@ fn read_item(raw: &RawValue) -> Result<Item<'_>, (String, String)> {
     })
 }
 
-/// The checks of one call (src/checks.rs), its recipient parsed first.
+/// The checks of one call (src/checks.rs), its recipient parsed first;
+/// the call checked and its variables as they are to be stored.
 fn check_item(
     request: &crate::checks::Request,
     item: &Item,
     expires_at: Option<TimestampWithTimeZone>,
-) -> Result<CheckedCall, (&'static str, DialerError)> {
+) -> Result<(CheckedCall, Option<String>), (&'static str, DialerError)> {
     let recipient = parse_e164("recipient_number", &item.recipient_number)
         .map_err(|err| ("recipient_number", err))?;
     let variables = item
@@ -349,7 +354,7 @@ fn check_item(
         .map(|text| json::parse("custom_variables", text, VARIABLES_READ_BYTES))
         .transpose()
         .map_err(|err| ("custom_variables", err))?;
-    check_call(
+    let checked = check_call(
         request,
         &CallInput {
             recipient: &recipient,
@@ -359,7 +364,10 @@ fn check_item(
             call_window: item.call_window.as_ref(),
             expires_at: item.expires_at.or(expires_at),
         },
-    )
+    )?;
+    // stored as checked: the text read, written again (a number PostgreSQL
+    // would read otherwise than the check did is stored as the check read it)
+    Ok((checked, variables.as_ref().map(Value::to_string)))
 }
 
 /// The user's calls holding the keys of the list: key, id, time.
@@ -406,7 +414,7 @@ fn insert(
     user: &str,
     shared: &Shared,
     request: &crate::checks::Request,
-    checked: &[(usize, CheckedCall, &Item)],
+    checked: &[Checked],
 ) -> Result<Vec<Answer>, SpiError> {
     if checked.is_empty() {
         return Ok(Vec::new());
@@ -415,19 +423,21 @@ fn insert(
     let column = |f: &dyn Fn(&CheckedCall, &Item) -> Option<String>| -> Vec<Option<String>> {
         checked
             .iter()
-            .map(|(_, call, item)| f(call, item))
+            .map(|(_, call, item, _)| f(call, item))
             .collect()
     };
     let recipients = column(&|call, _| Some(call.recipient_number.clone()));
-    let variables = column(&|_, item| item.custom_variables.map(str::to_owned));
+    let variables: Vec<Option<String>> = checked.iter().map(|c| c.3.clone()).collect();
     let keys = column(&|_, item| item.idempotency_key.clone());
     let windows = column(&|call, _| Some(call.call_window.to_string()));
     let times: Vec<Option<TimestampWithTimeZone>> = checked
         .iter()
-        .map(|(_, call, _)| Some(call.scheduled_time))
+        .map(|(_, call, _, _)| Some(call.scheduled_time))
         .collect();
-    let expiries: Vec<Option<TimestampWithTimeZone>> =
-        checked.iter().map(|(_, call, _)| call.expires_at).collect();
+    let expiries: Vec<Option<TimestampWithTimeZone>> = checked
+        .iter()
+        .map(|(_, call, _, _)| call.expires_at)
+        .collect();
     let user_id = user_uuid(user);
     let _passing = Passing::rows(ids.iter().copied());
     let inserted: std::collections::HashSet<[u8; 16]> = plans::query(
@@ -452,7 +462,7 @@ fn insert(
     .collect::<Result<_, SpiError>>()?;
     let mut answers = Vec::with_capacity(checked.len());
     let mut raced = Vec::new();
-    for ((index, call, item), id) in checked.iter().zip(ids) {
+    for ((index, call, item, _), id) in checked.iter().zip(ids) {
         if inserted.contains(id.as_bytes()) {
             answers.push(Answer {
                 index: *index,

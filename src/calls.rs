@@ -36,11 +36,13 @@ const END_FAILED: &str = "
     WHERE q.id = $1 RETURNING q";
 
 /// Queued again for its next attempt, unless its campaign was canceled
-/// meanwhile: then it ends canceled.
+/// meanwhile: then it ends canceled. The campaign's row is read locked
+/// (FOR SHARE waits for a cancel under way and reads its outcome).
 const QUEUE_AGAIN: &str = "
     UPDATE public.call_queue q
     SET status = CASE WHEN EXISTS (SELECT FROM public.campaigns c
-                                   WHERE c.id = q.campaign_id AND c.canceled_at IS NOT NULL)
+                                   WHERE c.id = q.campaign_id AND c.canceled_at IS NOT NULL
+                                   FOR SHARE)
                       THEN 'canceled' ELSE 'queued' END,
         retry_count = $2, last_error = $3, scheduled_time = $4,
         provider_id = NULL, provider_phone_number_id = NULL, claimed_at = NULL, call_id = NULL

@@ -234,6 +234,12 @@ pub fn jsonb_column<A: pgrx::WhoAllocated>(
     column: &'static str,
     max_bytes: usize,
 ) -> Result<Option<Value>, TryFromDatumError> {
+    let jsonb = row
+        .get_attribute_by_name(column)
+        .is_some_and(|(_, attribute)| attribute.atttypid == pg_sys::JSONBOID);
+    if !jsonb {
+        return Err(TryFromDatumError::NoSuchAttributeName(column.to_owned()));
+    }
     // read as stored: pgrx's own `JsonB` deserializes on conversion and
     // cannot refuse a value too deep or too large
     let Some(StoredValue(datum)) = row.get_by_name::<StoredValue>(column)? else {

@@ -687,13 +687,22 @@ fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, Sp
     // No user has more calls in progress than all of them: a plan with more
     // room than that and the batch needs no count of its user's.
     let bound = in_progress.saturating_add(i64::from(batch_size));
-    let due = load_due_calls(client, &router, batch_size, bound)?;
+    // Campaigns whose calls wait (paused) or are not placed (canceled): few,
+    // read once, so that the due calls' plan stays the index scan it was.
+    let held: Vec<Uuid> = plans::query(
+        client,
+        "SELECT c.id FROM public.campaigns c WHERE c.paused OR c.canceled_at IS NOT NULL",
+        &[],
+    )?
+    .map(|row| row.get::<Uuid>(1).map(|id| id.expect("an id")))
+    .collect::<Result<_, _>>()?;
+    let due = load_due_calls(client, &router, batch_size, bound, &held)?;
     // Calls that can never be placed as they are end now, with the reason:
     // those among the `batch_size` oldest due calls, so that each claim ends
     // a bounded number (the calls after them are claimed meanwhile) and the
     // query that finds them stays cheap.
     let mut unroutable: Vec<(Uuid, String)> =
-        load_broken_calls(client, i64::from(batch_size), &due, bound)?
+        load_broken_calls(client, i64::from(batch_size), &due, bound, &held)?
             .iter()
             .map(|call| {
                 let reason = call.never_routable();
@@ -968,9 +977,6 @@ macro_rules! due_calls {
                                 AND coalesce(x.scheduled_time, x.created_at) < bp.period_end) END AS calls) AS busy
                  ON true
              WHERE q.status = 'queued' AND (q.scheduled_time <= now() OR q.scheduled_time IS NULL)
-               -- a paused campaign's calls wait; a canceled one's are not placed
-               AND NOT EXISTS (SELECT FROM public.campaigns c
-                               WHERE c.id = q.campaign_id AND (c.paused OR c.canceled_at IS NOT NULL))
                AND ",
             $where,
             "
@@ -1008,17 +1014,17 @@ fn load_broken_calls(
     limit: i64,
     candidates: &[DueCall],
     bound: i64,
+    held: &[Uuid],
 ) -> Result<Vec<DueCall>, SpiError> {
     let head: Vec<Uuid> = plans::query_limited(
         client,
         "SELECT h.id FROM public.call_queue h
          WHERE h.status = 'queued' AND (h.scheduled_time <= now() OR h.scheduled_time IS NULL)
-           AND NOT EXISTS (SELECT FROM public.campaigns c
-                           WHERE c.id = h.campaign_id AND (c.paused OR c.canceled_at IS NOT NULL))
+           AND (h.campaign_id IS NULL OR h.campaign_id <> ALL ($1))
          ORDER BY h.scheduled_time NULLS FIRST, h.created_at, h.id
          LIMIT $LIMIT",
         limit,
-        &[],
+        &[held.to_vec().into()],
     )?
     .map(|row| row.get::<Uuid>(1).map(|id| id.expect("an id")))
     .collect::<Result<_, _>>()?;
@@ -1048,6 +1054,7 @@ fn load_due_calls(
     router: &Router<Uuid>,
     batch_size: i32,
     bound: i64,
+    held: &[Uuid],
 ) -> Result<Vec<DueCall>, SpiError> {
     // `open` have room, `with_numbers` also have numbers
     let open = router.with_capacity();
@@ -1063,6 +1070,8 @@ fn load_due_calls(
             ", false)
                -- a call the plan has room for once calls in progress end waits
                AND (busy.calls IS NULL OR pu.calls_used + busy.calls < bp.call_limit)
+               -- a paused campaign's calls wait; a canceled one's are not placed
+               AND (q.campaign_id IS NULL OR q.campaign_id <> ALL ($4))
                AND CASE
                      -- its own caller number: that number's provider must have room
                      WHEN cn.provider_id IS NOT NULL THEN cn.provider_id = ANY ($2)
@@ -1074,7 +1083,12 @@ fn load_due_calls(
                    END"
         )),
         limit,
-        &[bound.into(), open.into(), with_numbers.into()],
+        &[
+            bound.into(),
+            open.into(),
+            with_numbers.into(),
+            held.to_vec().into(),
+        ],
     )?)
 }
 

@@ -55,7 +55,7 @@ pub fn transaction_now() -> TimestampWithTimeZone {
 }
 
 thread_local! {
-    /// Windows (in words, with their zones) found never to open from a day on.
+    /// Windows (in words, with their zones) found never to open from a time on.
     static NEVER_OPENS: std::cell::RefCell<std::collections::HashSet<(String, i64)>> =
         std::cell::RefCell::new(std::collections::HashSet::new());
 }
@@ -96,11 +96,11 @@ impl CallWindow {
             return Ok(at);
         }
         // Finding that a window never opens tries every opening of every
-        // zone: known once per window, zones and day, not for every call of
-        // a batch.
+        // zone: known once per window, zones and time (the calls of a batch
+        // share theirs, now), not for every call.
         let key = (
             format!("{}|{:?}", self.window.describe(), self.zones),
-            from.timestamp().div_euclid(86_400),
+            from.timestamp_micros(),
         );
         let known_never = NEVER_OPENS.with(|never| never.borrow().contains(&key));
         let opening = if known_never {

@@ -213,6 +213,21 @@ SELECT is((SELECT status FROM mark_call_failed(
           'canceled', 'a failed call of a canceled campaign ends canceled, not queued again');
 SELECT tests.as_user(:alice);
 
+-- What a campaign names is checked when it names it: a public template
+-- made private later does not keep its user from pausing the campaign.
+INSERT INTO campaigns (id, user_id, name, template_id) VALUES
+    ('c0000000-0000-4000-8000-000000000003', :alice, 'On a public template', '88888888-8888-4888-8888-000000000001');
+SELECT tests.as_owner();
+UPDATE call_templates SET is_public = false WHERE id = '88888888-8888-4888-8888-000000000001';
+SELECT tests.as_user(:alice);
+SELECT is((SELECT paused FROM pause_campaign('c0000000-0000-4000-8000-000000000003')), true,
+          'a campaign whose template went private can still be paused');
+SELECT ok((SELECT canceled_at IS NOT NULL FROM cancel_campaign('c0000000-0000-4000-8000-000000000003')),
+          '... and canceled');
+SELECT tests.as_owner();
+UPDATE call_templates SET is_public = true WHERE id = '88888888-8888-4888-8888-000000000001';
+SELECT tests.as_user(:alice);
+
 -- A campaign names only what its user may use: the same refusal for
 -- another tenant's row and for none, so that ids cannot be probed.
 SELECT throws_ok($$INSERT INTO campaigns (user_id, name, template_id)
