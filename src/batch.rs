@@ -10,8 +10,7 @@
 //! again: its call is returned.
 
 use crate::checks::{
-    call_owner, check_call, check_quota, check_request, require_subscription, CallInput,
-    CheckedCall, Refs,
+    check_call, check_quota, check_request, require_subscription, CallInput, CheckedCall, Refs,
 };
 use crate::errors::{outcome, spi};
 use crate::identity::caller_is_privileged;
@@ -202,8 +201,9 @@ fn enqueue_all(
                 .ok()
         })
         .collect();
+    // `user` is the caller or one they may act for (`acting_for` above)
     let privileged = caller_is_privileged();
-    let (user, _) = call_owner(Some(user), privileged)?;
+    let user_text = user.to_string();
     spi(Spi::connect_mut(|client| {
         let refs = Refs {
             caller_number_id: shared.caller_number_id.as_deref(),
@@ -211,7 +211,7 @@ fn enqueue_all(
             voice_id: shared.voice_id.as_deref(),
             campaign_id: shared.campaign_id.as_deref(),
         };
-        let mut request = match check_request(client, &user, privileged, &refs, None, None)
+        let mut request = match check_request(client, &user_text, privileged, &refs, None, None)
             .and_then(|request| require_subscription(&request).map(|()| request))
         {
             Ok(request) => request,
@@ -221,7 +221,7 @@ fn enqueue_all(
         if let Some(window) = window {
             request.default_window = window;
         }
-        let existing = existing_calls(client, &user, &items)?;
+        let existing = existing_calls(client, user, &items)?;
         let mut answers = Vec::new();
         let mut checked: Vec<Checked> = Vec::new();
         let mut keys_seen: HashMap<&str, usize> = HashMap::new();
@@ -266,7 +266,7 @@ fn enqueue_all(
         if let Err(err) = check_quota(&request.account, checked.len() as i64) {
             return Ok(Err(err));
         }
-        let queued = insert(client, &user, shared, &request, &checked)?;
+        let queued = insert(client, user, shared, &request, &checked)?;
         answers.extend(queued);
         answers.sort_by_key(|answer| answer.index);
         Ok(Ok(summary(&answers, &invalid)))
@@ -373,7 +373,7 @@ fn check_item(
 /// The user's calls holding the keys of the list: key, id, time.
 fn existing_calls(
     client: &SpiClient<'_>,
-    user: &str,
+    user: pgrx::Uuid,
     items: &[Option<Item>],
 ) -> Result<HashMap<String, (pgrx::Uuid, Option<TimestampWithTimeZone>)>, SpiError> {
     let keys: Vec<&str> = items
@@ -384,7 +384,7 @@ fn existing_calls(
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
-    calls_by_keys(client, user_uuid(user), keys)
+    calls_by_keys(client, user, keys)
 }
 
 /// The user's calls holding `keys`: key, id, time.
@@ -403,15 +403,11 @@ fn calls_by_keys(
         .collect()
 }
 
-fn user_uuid(user: &str) -> pgrx::Uuid {
-    pgrx::Uuid::from_bytes(*user.parse::<uuid::Uuid>().expect("a user id").as_bytes())
-}
-
 /// The checked calls, queued; a call whose key a concurrent request took
 /// meanwhile is answered with that request's call.
 fn insert(
     client: &SpiClient<'_>,
-    user: &str,
+    user_id: pgrx::Uuid,
     shared: &Shared,
     request: &crate::checks::Request,
     checked: &[Checked],
@@ -438,7 +434,6 @@ fn insert(
         .iter()
         .map(|(_, call, _, _)| call.expires_at)
         .collect();
-    let user_id = user_uuid(user);
     let _passing = Passing::rows(ids.iter().copied());
     let inserted: std::collections::HashSet<[u8; 16]> = plans::query(
         client,

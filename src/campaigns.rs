@@ -82,10 +82,7 @@ mod dialer {
     fn validate_campaign<'a>(
         trigger: &'a PgTrigger<'a>,
     ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, TryFromDatumError> {
-        let mut row = trigger
-            .new()
-            .expect("a BEFORE INSERT OR UPDATE row trigger has a new row")
-            .into_owned();
+        let mut row = crate::guards::new_row(trigger);
         crate::window::normalize_window(&mut row)?;
         // What it names is checked when it names it: a template made
         // private later must not keep its user from pausing or canceling.

@@ -74,15 +74,18 @@ pub struct CheckedCall {
 }
 
 /// The user the call is queued for (core/src/claims.rs, `acting_for`), and
-/// whether the call named none (then the user is written into it).
+/// that user again when the call named none (to be written into it).
 pub fn call_owner(
     target: Option<pgrx::Uuid>,
     privileged: bool,
-) -> Result<(String, bool), DialerError> {
+) -> Result<(String, Option<pgrx::Uuid>), DialerError> {
     let target_id = target.map(|id| uuid::Uuid::from_bytes(*id.as_bytes()));
     let me = current_identity().user_id;
     let user_id = pg_dialer_core::claims::acting_for(me, privileged, target_id, "queue calls")?;
-    Ok((user_id.to_string(), target.is_none()))
+    let named_none = target
+        .is_none()
+        .then(|| pgrx::Uuid::from_bytes(*user_id.as_bytes()));
+    Ok((user_id.to_string(), named_none))
 }
 
 /// Takes the user's lock (held until the transaction ends: the quota

@@ -7,7 +7,16 @@ use crate::identity::caller_is_privileged;
 use pg_dialer_core::error::DialerError;
 use pgrx::datum::TryFromDatumError;
 use pgrx::prelude::*;
-use pgrx::AllocatedByPostgres;
+use pgrx::{AllocatedByPostgres, AllocatedByRust};
+
+/// The row a BEFORE INSERT OR UPDATE row trigger was given, to be changed
+/// and returned.
+pub fn new_row<'a>(trigger: &'a PgTrigger<'a>) -> PgHeapTuple<'a, AllocatedByRust> {
+    trigger
+        .new()
+        .expect("a BEFORE INSERT OR UPDATE row trigger has a new row")
+        .into_owned()
+}
 
 /// A column's value as stored, whatever its type, not yet read (nor
 /// converted by pgrx).

@@ -24,10 +24,7 @@ mod dialer {
     fn validate_user_phone_number<'a>(
         trigger: &'a PgTrigger<'a>,
     ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, TryFromDatumError> {
-        let mut row = trigger
-            .new()
-            .expect("a BEFORE INSERT OR UPDATE row trigger has a new row")
-            .into_owned();
+        let mut row = crate::guards::new_row(trigger);
         if crate::identity::caller_is_superuser() {
             return Ok(Some(row));
         }

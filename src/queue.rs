@@ -521,9 +521,7 @@ fn check(client: &SpiClient<'_>, new: &QueuedCall, is_update: bool) -> Result<Pa
     check_quota(&request.account, 1)?;
     Ok(Patch {
         recipient_number: checked.recipient_number,
-        user_id: default_user.then(|| {
-            pgrx::Uuid::from_bytes(*user.parse::<uuid::Uuid>().expect("a user id").as_bytes())
-        }),
+        user_id: default_user,
         scheduled_time: checked.scheduled_time,
         call_window: checked.call_window,
         expires_at: checked.expires_at,

@@ -141,10 +141,7 @@ mod dialer {
     fn validate_call_window<'a>(
         trigger: &'a PgTrigger<'a>,
     ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, TryFromDatumError> {
-        let mut row = trigger
-            .new()
-            .expect("a BEFORE INSERT OR UPDATE row trigger has a new row")
-            .into_owned();
+        let mut row = crate::guards::new_row(trigger);
         normalize_window(&mut row)?;
         Ok(Some(row))
     }
