@@ -69,6 +69,7 @@ for v in old new; do
     q -f "$src/bench/data.sql"
     q -f "$src/bench/setup.sql"
     q -v body="$(cat "$src/demo/payloads/vapi_end_of_call_report.json")" <<<"INSERT INTO bench_payloads VALUES (:'body');"
+    past_calls 100000
 done
 
 # Every workload of bench/run.sh, shorter, on version $1 (round $2).

@@ -17,6 +17,21 @@ bench() {
     python3 "$root"/bench/report.py pgbench "$name" "$clients" "$dir" >>"$results"
 }
 
+# $1 calls of 10,000 users that ended last month, and call_queue analyzed: a
+# queue as it looks after a while in use. On a queue that was analyzed empty
+# the first plans of a session scan the whole table for the quota count
+# until autovacuum analyzes it again, a minute later or so.
+past_calls() {
+    q -c "INSERT INTO call_queue (user_id, recipient_number, status, call_id, provider_id, scheduled_time,
+                                  created_at, claimed_at)
+          SELECT ('b0000000-0000-4000-8000-' || lpad((1 + g % 10000)::text, 12, '0'))::uuid,
+                 '+1415' || (3000000 + g)::text, 'completed', 'bench-past-' || g,
+                 'b2a40000-0000-4000-8000-000000000001', t, t, t
+          FROM generate_series(1, $1) g,
+               LATERAL (SELECT date_trunc('month', now()) - interval '20 days' + g * interval '1 second' AS t) at" \
+      -c "VACUUM ANALYZE call_queue" >/dev/null
+}
+
 # $1 calls due now, of 10,000 users, to five area codes; nothing else queued
 # or in progress, and no claims recorded.
 queue_due_calls() {

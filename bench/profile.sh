@@ -45,6 +45,7 @@ q -c 'CREATE EXTENSION pg_dialer CASCADE' -c 'CREATE EXTENSION pg_stat_statement
 q -f bench/data.sql
 q -f bench/setup.sql
 q -v body="$(cat demo/payloads/vapi_end_of_call_report.json)" <<<"INSERT INTO bench_payloads VALUES (:'body');"
+past_calls 100000
 
 # One workload alone: its transactions, their mean latency, and each
 # statement's calls per transaction and mean time (execution and planning).

@@ -43,6 +43,7 @@ q -v body="$(cat demo/payloads/vapi_end_of_call_report.json)" <<<"INSERT INTO be
 
 run=$out
 source "$root"/bench/lib.sh
+past_calls 100000
 
 say "enqueue_call against a bare INSERT, 1, 2 and 8 clients"
 for c in 1 2 8; do

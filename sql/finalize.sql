@@ -8,7 +8,7 @@ REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA dialer FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     dialer.uid(), dialer.is_admin(), dialer.is_privileged(),
     dialer.lock_user(uuid), dialer.raised(anyelement, text, text, text, text),
-    dialer.check_queued_call(public.call_queue, public.call_queue), dialer.needs_check(public.call_queue),
+    dialer.check_queued_call(public.call_queue, public.call_queue), dialer.needs_check(uuid),
     dialer.cancel_queued_call(uuid), dialer.place_call(uuid, text), dialer.fail_call(uuid, text, boolean),
     dialer.record_result(text), dialer.enqueue(text, uuid, text, uuid, uuid, timestamptz, text, uuid, uuid, text, timestamptz),
     dialer.enqueue_batch(text, uuid, uuid, uuid, uuid, text, timestamptz, boolean, uuid),

@@ -192,14 +192,14 @@ END
 $$;
 
 CREATE FUNCTION dialer."needs_check"(
-	"new" public.call_queue
+	"id" uuid
 ) RETURNS bool
-STRICT VOLATILE PARALLEL UNSAFE
+VOLATILE PARALLEL UNSAFE
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'needs_check_wrapper';
 DROP TRIGGER validate_queued_call ON call_queue;
 CREATE TRIGGER validate_queued_call BEFORE INSERT OR UPDATE ON call_queue
-    FOR EACH ROW WHEN (NEW.status = 'queued' AND dialer.needs_check(NEW))
+    FOR EACH ROW WHEN (NEW.status = 'queued' AND dialer.needs_check(NEW.id))
     EXECUTE FUNCTION dialer.validate_queued_call();
 CREATE OR REPLACE FUNCTION dialer."validate_template"()
 	RETURNS TRIGGER
@@ -350,7 +350,7 @@ REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA dialer FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     dialer.uid(), dialer.is_admin(), dialer.is_privileged(),
     dialer.lock_user(uuid), dialer.raised(anyelement, text, text, text, text),
-    dialer.check_queued_call(public.call_queue, public.call_queue), dialer.needs_check(public.call_queue),
+    dialer.check_queued_call(public.call_queue, public.call_queue), dialer.needs_check(uuid),
     dialer.cancel_queued_call(uuid), dialer.place_call(uuid, text), dialer.fail_call(uuid, text, boolean),
     dialer.record_result(text),
     dialer.reserved_calls(uuid, timestamptz, timestamptz), dialer.usage_row(uuid, timestamptz),

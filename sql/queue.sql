@@ -57,7 +57,7 @@ $$;
 -- Not fired for rows that are not queued, nor for the row enqueue_call
 -- checked and is inserting, nor for a superuser's (dialer.needs_check()).
 CREATE TRIGGER validate_queued_call BEFORE INSERT OR UPDATE ON call_queue
-    FOR EACH ROW WHEN (NEW.status = 'queued' AND dialer.needs_check(NEW))
+    FOR EACH ROW WHEN (NEW.status = 'queued' AND dialer.needs_check(NEW.id))
     EXECUTE FUNCTION dialer.validate_queued_call();
 
 -- A template's params and params_order (src/queue.rs).

@@ -210,6 +210,7 @@ fn enqueue_all(
             template_id: shared.template_id.as_deref(),
             voice_id: shared.voice_id.as_deref(),
             campaign_id: shared.campaign_id.as_deref(),
+            window_given: window.is_some(),
         };
         let mut request = match check_request(client, &user_text, privileged, &refs, None, None)
             .and_then(|request| require_subscription(&request).map(|()| request))
@@ -219,7 +220,7 @@ fn enqueue_all(
         };
         // The window given for all calls is each call's own (read once).
         if let Some(window) = window {
-            request.default_window = window;
+            request.default_window = Some(window);
         }
         let existing = existing_calls(client, user, &items)?;
         let mut answers = Vec::new();

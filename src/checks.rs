@@ -17,7 +17,7 @@ use pg_dialer_core::params::TemplateParams;
 use pg_dialer_core::phone::PhoneNumber;
 use pg_dialer_core::window::Window;
 use pgrx::prelude::*;
-use pgrx::spi::SpiClient;
+use pgrx::spi::{SpiClient, SpiError};
 use serde_json::Value;
 
 /// The longest idempotency key accepted.
@@ -30,6 +30,9 @@ pub struct Refs<'a> {
     pub template_id: Option<&'a str>,
     pub voice_id: Option<&'a str>,
     pub campaign_id: Option<&'a str>,
+    /// Every call of the request brings its own window: no default is
+    /// read (unless a campaign is named).
+    pub window_given: bool,
 }
 
 /// What a request's calls share, checked.
@@ -46,8 +49,9 @@ pub struct Request {
     pub voice_id: Option<String>,
     /// A call's window when it has none of its own: the campaign's, else the
     /// user's default (`user_profiles.call_window`), else the DBA's
-    /// (`pg_dialer.default_call_window`), else 08:00-21:00 every day.
-    pub default_window: Window,
+    /// (`pg_dialer.default_call_window`), else 08:00-21:00 every day. None
+    /// when the request said every call brings its own (`window_given`).
+    pub default_window: Option<Window>,
     /// A call's latest time when it has none of its own: the campaign's.
     pub default_expires_at: Option<TimestampWithTimeZone>,
 }
@@ -101,8 +105,13 @@ pub fn check_request(
     call_id: Option<&str>,
     key: Option<&str>,
 ) -> Result<Request, DialerError> {
-    crate::locks::lock_user(user);
-    let lookups = load_lookups(client, refs, user);
+    // The caller resolved `user` as the caller's own or one a privileged
+    // caller acts for (call_owner); the lock, the lookups and the account
+    // are read under the extension's owner in one go.
+    let (lookups, account) = spi(crate::identity::as_extension_owner(|| {
+        crate::locks::take(client, user)?;
+        load_request(client, refs, user, call_id, key)
+    }));
     let campaign = refs
         .campaign_id
         .map(|id| check_campaign(&lookups, id, user))
@@ -131,7 +140,6 @@ pub fn check_request(
         }
     }
 
-    let account = load_account(client, user, call_id, key);
     let premium_voice = lookups
         .voice_id
         .as_deref()
@@ -141,9 +149,10 @@ pub fn check_request(
     allowed_number_types.extend(settings::allowed_number_types());
 
     let default_window = match (&campaign, &lookups.profile_window) {
-        (Some(Some(window)), _) => stored_window("the campaign's call_window", window)?,
-        (_, Some(window)) => stored_window("the user's default call_window", window)?,
-        _ => settings::default_call_window()?,
+        (Some(Some(window)), _) => Some(stored_window("the campaign's call_window", window)?),
+        _ if refs.window_given => None,
+        (_, Some(window)) => Some(stored_window("the user's default call_window", window)?),
+        _ => Some(settings::default_call_window()?),
     };
     Ok(Request {
         now: lookups.now,
@@ -180,7 +189,10 @@ pub fn check_call(
 
     let window = match call.call_window {
         Some(value) => Window::parse("call_window", value).map_err(at("call_window"))?,
-        None => request.default_window.clone(),
+        None => request
+            .default_window
+            .clone()
+            .expect("a request whose calls have no window of their own reads the default"),
     };
     let zones = window.zones(call.recipient).map_err(at("call_window"))?;
     let window = CallWindow { window, zones };
@@ -222,7 +234,7 @@ pub fn check_quota(account: &Account, new_calls: i64) -> Result<(), DialerError>
     // other check applies to it all the same.
     let reserved = account.reserved - i64::from(account.key_holder_reserved);
     let used = account.calls_used;
-    let period = format!("{} to {}", account.period_start, account.period_end);
+    let period = || format!("{} to {}", as_text(account.starts), as_text(account.ends));
     if let Some(limit) = account.call_limit {
         let room = (i64::from(limit) - used - reserved).max(0);
         if new_calls > room {
@@ -235,7 +247,7 @@ pub fn check_quota(account: &Account, new_calls: i64) -> Result<(), DialerError>
             };
             return Err(DialerError::payment_required(message)
                 .with_detail(format!(
-                    "{used} calls used and {reserved} queued or in progress in the period {period}"
+                    "{used} calls used and {reserved} queued or in progress in the period {}", period()
                 ))
                 .with_hint(
                     "Upgrade the plan, cancel a queued call, or schedule the call in the next period.",
@@ -248,8 +260,9 @@ pub fn check_quota(account: &Account, new_calls: i64) -> Result<(), DialerError>
                 "minute limit reached: plan {plan} allows {limit} minutes per billing period"
             ))
             .with_detail(format!(
-                "{} minutes used in the period {period}",
-                account.minutes_used
+                "{} minutes used in the period {}",
+                account.minutes_used,
+                period()
             )));
         }
     }
@@ -325,82 +338,82 @@ fn check_key(key: Option<&str>) -> Result<(), DialerError> {
     Ok(())
 }
 
-/// The call's caller number, template, voice and campaign (`LOOKUPS`), and
-/// the user's default window, with the owner's privileges: a user's view of
-/// voice_options hides inactive voices, which must be refused as such
-/// (22023) like for anyone else. What a user may use is checked by the
-/// steps below, not left to RLS.
-fn load_lookups(client: &SpiClient<'_>, refs: &Refs<'_>, user: &str) -> Lookups {
+/// The call's caller number, template, voice and campaign, the user's
+/// default window, and the user's plan, period, usage and reservations now,
+/// in one statement (`REQUEST`), with the owner's privileges and under the
+/// user's lock (taken before: its snapshot sees what the lock's previous
+/// holder committed). A user's view of voice_options hides inactive voices,
+/// which must be refused as such (22023) like for anyone else: what a user
+/// may use is checked by the steps below, not left to RLS.
+fn load_request(
+    client: &SpiClient<'_>,
+    refs: &Refs<'_>,
+    user: &str,
+    call_id: Option<&str>,
+    key: Option<&str>,
+) -> Result<(Lookups, Account), SpiError> {
     let args = [
         refs.caller_number_id.into(),
         refs.template_id.into(),
         refs.voice_id.into(),
         refs.campaign_id.into(),
         user.into(),
+        call_id.into(),
+        key.into(),
     ];
-    spi(crate::identity::as_extension_owner(|| {
-        plans::first(client, LOOKUPS, &args, |r| {
-            Ok(Lookups {
-                now: r.get(1)?.expect("now() is a time"),
-                caller_owner: r.get(2)?,
-                caller_provider: r.get(3)?,
-                caller_active: r.get::<bool>(4)?.unwrap_or(false),
-                template_name: r.get(5)?,
-                template_public: r.get::<bool>(6)?.unwrap_or(false),
-                template_owner: r.get(7)?,
-                template_provider: r.get(8)?,
-                template_params: r.get(9)?,
-                template_params_order: r.get(10)?,
-                voice_id: r.get(11)?,
-                voice_active: r.get::<bool>(12)?.unwrap_or(false),
-                voice_premium: r.get::<bool>(13)?.unwrap_or(false),
-                voice_provider: r.get(14)?,
-                template_voice: r.get(15)?,
-                campaign_owner: r.get(16)?,
-                campaign_canceled: r.get::<bool>(17)?.unwrap_or(false),
-                campaign_caller: r.get(18)?,
-                campaign_template: r.get(19)?,
-                campaign_voice: r.get(20)?,
-                campaign_window: r.get(21)?,
-                campaign_expires_at: r.get(22)?,
-                profile_window: r.get(23)?,
-            })
-        })
-    }))
-    .expect("the lookups return one row")
-}
-
-/// The user's plan, period, usage and reservations now (`ACCOUNT`), read
-/// under the user's lock.
-fn load_account(
-    client: &SpiClient<'_>,
-    user: &str,
-    call_id: Option<&str>,
-    key: Option<&str>,
-) -> Account {
-    spi(plans::first(
-        client,
-        ACCOUNT,
-        &[user.into(), call_id.into(), key.into()],
-        |r| {
-            Ok(Account {
-                key_holder_reserved: r.get::<bool>(1)?.unwrap_or(false),
-                plan: r.get(2)?,
-                period_start: r.get::<String>(3)?.unwrap_or_default(),
-                period_end: r.get::<String>(4)?.unwrap_or_default(),
-                call_limit: r.get(5)?,
-                minutes_limit: r.get(6)?,
-                premium_voices: r.get::<bool>(7)?.unwrap_or(false),
-                allowed_number_types: r.get::<Vec<String>>(8)?.unwrap_or_default(),
-                calls_used: r.get::<i64>(9)?.unwrap_or(0),
-                minutes_used: r.get::<i64>(10)?.unwrap_or(0),
-                reserved: r.get::<i64>(11)?.unwrap_or(0),
-                starts: r.get(12)?,
-                ends: r.get(13)?,
-            })
-        },
-    ))
-    .expect("the account query returns one row")
+    // A statement without the campaign's join when the call names none,
+    // and without the user's default window when the calls bring theirs:
+    // every join costs its executor start-up at every call.
+    let query = match (refs.campaign_id, refs.window_given) {
+        (Some(_), _) => REQUEST_WITH_CAMPAIGN,
+        (None, false) => REQUEST,
+        (None, true) => REQUEST_WINDOW_GIVEN,
+    };
+    plans::first(client, query, &args, |r| {
+        // ids are read as uuids and written out here: a cast to text in the
+        // query would look up the type's output function at every call
+        let id = |n| r.get::<pgrx::Uuid>(n).map(|id| id.map(|id| id.to_string()));
+        let lookups = Lookups {
+            now: r.get(1)?.expect("now() is a time"),
+            caller_owner: id(2)?,
+            caller_provider: id(3)?,
+            caller_active: r.get::<bool>(4)?.unwrap_or(false),
+            template_name: r.get(5)?,
+            template_public: r.get::<bool>(6)?.unwrap_or(false),
+            template_owner: id(7)?,
+            template_provider: id(8)?,
+            template_params: r.get(9)?,
+            template_params_order: r.get(10)?,
+            voice_id: id(11)?,
+            voice_active: r.get::<bool>(12)?.unwrap_or(false),
+            voice_premium: r.get::<bool>(13)?.unwrap_or(false),
+            voice_provider: id(14)?,
+            template_voice: id(15)?,
+            campaign_owner: id(16)?,
+            campaign_canceled: r.get::<bool>(17)?.unwrap_or(false),
+            campaign_caller: id(18)?,
+            campaign_template: id(19)?,
+            campaign_voice: id(20)?,
+            campaign_window: r.get(21)?,
+            campaign_expires_at: r.get(22)?,
+            profile_window: r.get(23)?,
+        };
+        let account = Account {
+            key_holder_reserved: r.get::<bool>(24)?.unwrap_or(false),
+            plan: r.get(25)?,
+            call_limit: r.get(26)?,
+            minutes_limit: r.get(27)?,
+            premium_voices: r.get::<bool>(28)?.unwrap_or(false),
+            allowed_number_types: r.get::<Vec<String>>(29)?.unwrap_or_default(),
+            calls_used: r.get::<i64>(30)?.unwrap_or(0),
+            minutes_used: r.get::<i64>(31)?.unwrap_or(0),
+            reserved: r.get::<i64>(32)?.unwrap_or(0),
+            starts: r.get(33)?,
+            ends: r.get(34)?,
+        };
+        Ok((lookups, account))
+    })
+    .map(|row| row.expect("the request's query returns one row"))
 }
 
 /// The caller number is the user's and active; its provider joins
@@ -512,6 +525,18 @@ pub fn require_subscription(request: &Request) -> Result<(), DialerError> {
     }
 }
 
+/// A time as PostgreSQL writes it (`::text`, under the session's DateStyle
+/// and TimeZone); empty for none.
+fn as_text(at: Option<TimestampWithTimeZone>) -> String {
+    // SAFETY: timestamptz_out takes a timestamptz datum and returns a
+    // palloc'd C string.
+    at.and_then(|at| unsafe {
+        pgrx::direct_function_call::<&std::ffi::CStr>(pg_sys::timestamptz_out, &[at.into_datum()])
+    })
+    .map(|text| text.to_string_lossy().into_owned())
+    .unwrap_or_default()
+}
+
 fn no_subscription(at: TimestampWithTimeZone) -> DialerError {
     DialerError::payment_required(format!("no active subscription covers the call time {at}"))
         .with_hint("Subscribe to a plan, or schedule the call within a paid billing period.")
@@ -532,47 +557,86 @@ fn check_call_time(account: &Account, at: TimestampWithTimeZone) -> Result<(), D
     Err(no_subscription(at))
 }
 
-/// The caller number, template, voice and campaign a call names (the
-/// call's own, else the campaign's; the call's voice, else the campaign's,
-/// else the template's), and the user's default window, in one statement.
-const LOOKUPS: &str = "
-    SELECT now(),
-           cn.user_id::text, cn.provider_id::text, coalesce(cn.is_active, false),
-           t.name, coalesce(t.is_public, false), t.created_by::text, t.provider_id::text, t.params::text, t.params_order::text,
-           v.id::text, coalesce(v.is_active, false), coalesce(v.is_premium, false), v.provider_id::text,
-           t.voice_id::text,
-           c.user_id::text, c.canceled_at IS NOT NULL, c.caller_number_id::text, c.template_id::text,
-           c.voice_id::text, c.call_window::text, c.expires_at,
-           p.call_window::text
-    FROM (SELECT 1) AS one
-    LEFT JOIN public.campaigns c ON c.id = $4::uuid
-    LEFT JOIN public.user_phone_numbers cn ON cn.id = coalesce($1::uuid, c.caller_number_id)
-    LEFT JOIN public.call_templates t ON t.id = coalesce($2::uuid, c.template_id)
-    LEFT JOIN public.voice_options v ON v.id = coalesce($3::uuid, c.voice_id, t.voice_id)
-    LEFT JOIN public.user_profiles p ON p.id = $5::uuid";
+/// `REQUEST`'s text, with the campaign's join given: the caller number,
+/// template, voice and campaign a call names (the call's own, else the
+/// campaign's; the call's voice, else the campaign's, else the template's),
+/// the user's default window; then the subscription period that covers now
+/// (dialer.billing_period()), what was used (dialer.period_usage()) and
+/// reserved in it, and whether that reservation includes a call holding the
+/// same idempotency key. The SQL functions are inlined into the kept plan.
+macro_rules! request_query {
+    ($campaign:expr, $profile:expr) => {
+        concat!(
+            "SELECT now(),
+                    cn.user_id, cn.provider_id, coalesce(cn.is_active, false),
+                    t.name, coalesce(t.is_public, false), t.created_by, t.provider_id,
+                    t.params::text, t.params_order::text,
+                    v.id, coalesce(v.is_active, false), coalesce(v.is_premium, false), v.provider_id,
+                    t.voice_id,
+                    c.user_id, c.canceled_at IS NOT NULL, c.caller_number_id, c.template_id,
+                    c.voice_id, c.call_window::text, c.expires_at,
+                    p.call_window::text,
+                    r.key_holder_reserved, s.plan_name,
+                    s.call_limit, s.minutes_limit, s.premium_voices,
+                    coalesce(s.allowed_number_types, '{}'), u.calls_used, u.minutes_used, r.reserved,
+                    s.period_start, s.period_end
+             FROM (SELECT 1) AS one ",
+            $campaign,
+            "
+             LEFT JOIN public.user_phone_numbers cn ON cn.id = coalesce($1::uuid, c.caller_number_id)
+             LEFT JOIN public.call_templates t ON t.id = coalesce($2::uuid, c.template_id)
+             LEFT JOIN public.voice_options v ON v.id = coalesce($3::uuid, c.voice_id, t.voice_id)
+             ",
+            $profile,
+            "
+             LEFT JOIN LATERAL dialer.billing_period($5::uuid, now()) AS s ON true
+             LEFT JOIN LATERAL dialer.period_usage($5::uuid, s.period_start) AS u ON true
+             -- the calls dialer.reserved_calls_in() counts, less the call
+             -- checked (an UPDATE of a queued call), and whether one holds
+             -- the key
+             LEFT JOIN LATERAL (
+                 SELECT count(*) AS reserved,
+                        coalesce(bool_or(q.idempotency_key = $7), false) AS key_holder_reserved
+                 FROM public.call_queue q
+                 WHERE q.user_id = $5::uuid AND q.status IN ('queued', 'in-progress')
+                   AND coalesce(q.scheduled_time, q.created_at) >= s.period_start
+                   AND coalesce(q.scheduled_time, q.created_at) < s.period_end
+                   AND q.id IS DISTINCT FROM $6::uuid) AS r ON true"
+        )
+    };
+}
 
-/// The subscription period that covers now (dialer.billing_period()), what
-/// was used (dialer.period_usage()) and reserved in it, and whether that
-/// reservation includes a call holding the same idempotency key, in one
-/// statement; the SQL functions are inlined into the kept plan.
-const ACCOUNT: &str = "
-    SELECT r.key_holder_reserved, s.plan_name,
-           s.period_start::text, s.period_end::text, s.call_limit, s.minutes_limit, s.premium_voices,
-           coalesce(s.allowed_number_types, '{}'), u.calls_used, u.minutes_used, r.reserved,
-           s.period_start, s.period_end
-    FROM (SELECT 1) AS one
-    LEFT JOIN LATERAL dialer.billing_period($1::uuid, now()) AS s ON true
-    LEFT JOIN LATERAL dialer.period_usage($1::uuid, s.period_start) AS u ON true
-    -- the calls dialer.reserved_calls_in() counts, less the call checked
-    -- (an UPDATE of a queued call), and whether one holds the key
-    LEFT JOIN LATERAL (
-        SELECT count(*) AS reserved,
-               coalesce(bool_or(q.idempotency_key = $3), false) AS key_holder_reserved
-        FROM public.call_queue q
-        WHERE q.user_id = $1::uuid AND q.status IN ('queued', 'in-progress')
-          AND coalesce(q.scheduled_time, q.created_at) >= s.period_start
-          AND coalesce(q.scheduled_time, q.created_at) < s.period_end
-          AND q.id IS DISTINCT FROM $2::uuid) AS r ON true";
+/// The user's default window.
+macro_rules! profile_join {
+    () => {
+        "LEFT JOIN public.user_profiles p ON p.id = $5::uuid"
+    };
+}
+
+/// The request's reads for a call of a campaign ($4).
+const REQUEST_WITH_CAMPAIGN: &str = request_query!(
+    "LEFT JOIN public.campaigns c ON c.id = $4::uuid",
+    profile_join!()
+);
+
+/// The campaign's columns for a call of no campaign: constants the planner
+/// folds away.
+macro_rules! no_campaign {
+    () => {
+        "CROSS JOIN (SELECT NULL::uuid AS user_id, NULL::timestamptz AS canceled_at,
+                            NULL::uuid AS caller_number_id, NULL::uuid AS template_id, NULL::uuid AS voice_id,
+                            NULL::jsonb AS call_window, NULL::timestamptz AS expires_at) AS c"
+    };
+}
+
+/// The request's reads for calls of no campaign.
+const REQUEST: &str = request_query!(no_campaign!(), profile_join!());
+
+/// The request's reads for calls of no campaign that bring their windows.
+const REQUEST_WINDOW_GIVEN: &str = request_query!(
+    no_campaign!(),
+    "CROSS JOIN (SELECT NULL::jsonb AS call_window) AS p"
+);
 
 struct Lookups {
     now: TimestampWithTimeZone,
@@ -606,8 +670,6 @@ pub struct Account {
     /// A call holding the same idempotency key is among the reserved calls.
     key_holder_reserved: bool,
     plan: Option<String>,
-    period_start: String,
-    period_end: String,
     call_limit: Option<i32>,
     minutes_limit: Option<i32>,
     premium_voices: bool,

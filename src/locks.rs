@@ -35,21 +35,26 @@ pub fn lock_user(user_id: &str) {
         )));
     }
     crate::identity::as_extension_owner(|| {
-        crate::errors::spi(Spi::connect(|client| {
-            // An upsert: its conflict check always goes through the primary
-            // key. An UPDATE first would be planned once per session, and a
-            // session that planned it while the table was empty (just
-            // installed, or vacuumed so) would scan the whole table for
-            // every lock until something made it plan again.
-            crate::plans::query(
-                client,
-                "INSERT INTO dialer.user_locks AS l (user_id) VALUES ($1::uuid)
-                 ON CONFLICT (user_id) DO UPDATE SET locked_at = pg_catalog.now()",
-                &[user_id.into()],
-            )
-            .map(drop)
-        }))
+        crate::errors::spi(Spi::connect(|client| take(client, user_id)))
     });
+}
+
+/// Takes the lock of `user_id` with `client`, under the extension's owner
+/// (`as_extension_owner`), for a caller that has checked the user is the
+/// caller's own or the caller may act for anyone.
+pub fn take(client: &pgrx::spi::SpiClient<'_>, user_id: &str) -> Result<(), pgrx::spi::SpiError> {
+    // An upsert: its conflict check always goes through the primary key. An
+    // UPDATE first would be planned once per session, and a session that
+    // planned it while the table was empty (just installed, or vacuumed so)
+    // would scan the whole table for every lock until something made it plan
+    // again.
+    crate::plans::query(
+        client,
+        "INSERT INTO dialer.user_locks AS l (user_id) VALUES ($1::uuid)
+         ON CONFLICT (user_id) DO UPDATE SET locked_at = pg_catalog.now()",
+        &[user_id.into()],
+    )
+    .map(drop)
 }
 
 #[pg_schema]

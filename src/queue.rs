@@ -118,21 +118,16 @@ mod dialer {
     /// a queued row is to be checked. Not a row this backend checked (or
     /// moves itself) and is writing right now (`Passing`: each passes
     /// once), and not a superuser's; any other. Answered here, the
-    /// trigger's PL/pgSQL shell does not run for those.
-    #[pg_extern(volatile, strict, parallel_unsafe, requires = ["tables"])]
-    fn needs_check(new: pgrx::composite_type!("public.call_queue")) -> bool {
+    /// trigger's PL/pgSQL shell does not run for those. Takes the row's id,
+    /// not the row: a whole row would be built for every row written.
+    #[pg_extern(volatile, parallel_unsafe)]
+    fn needs_check(id: Option<pgrx::Uuid>) -> bool {
         if crate::identity::caller_is_superuser() {
             return false;
         }
         PASSING.with(|passing| {
             let mut passing = passing.borrow_mut();
-            if passing.is_empty() {
-                return true;
-            }
-            let id = new
-                .get_by_name::<pgrx::Uuid>("id")
-                .expect("call_queue has an id");
-            !id.is_some_and(|id| passing.remove(id.as_bytes()))
+            passing.is_empty() || !id.is_some_and(|id| passing.remove(id.as_bytes()))
         })
     }
 
@@ -406,13 +401,33 @@ impl Drop for Passing {
     }
 }
 
+/// Random bytes for this many call ids are drawn at a time.
+const IDS_PER_DRAW: usize = 64;
+
+thread_local! {
+    /// Random bytes from PostgreSQL's strong source not yet used, and how
+    /// many of them were used. Drawn in the backend on its first call id:
+    /// never in the postmaster, so no two backends share them.
+    static RANDOM: std::cell::RefCell<([u8; 16 * IDS_PER_DRAW], usize)> =
+        const { std::cell::RefCell::new(([0; 16 * IDS_PER_DRAW], 16 * IDS_PER_DRAW)) };
+}
+
 /// A new call's id, as uuid_generate_v4() makes it (from PostgreSQL's
-/// strong random source).
+/// strong random source, drawn for several ids at once: a draw costs about
+/// as much as a small query).
 pub fn new_call_id() -> pgrx::Uuid {
     let mut bytes = [0u8; 16];
-    // SAFETY: fills the buffer it is given
-    let filled = unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), bytes.len()) };
-    assert!(filled, "no random bytes for a call id");
+    RANDOM.with(|random| {
+        let (pool, used) = &mut *random.borrow_mut();
+        if *used == pool.len() {
+            // SAFETY: fills the buffer it is given
+            let filled = unsafe { pg_sys::pg_strong_random(pool.as_mut_ptr().cast(), pool.len()) };
+            assert!(filled, "no random bytes for a call id");
+            *used = 0;
+        }
+        bytes.copy_from_slice(&pool[*used..*used + 16]);
+        *used += 16;
+    });
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     pgrx::Uuid::from_bytes(bytes)
@@ -502,6 +517,7 @@ fn check(client: &SpiClient<'_>, new: &QueuedCall, is_update: bool) -> Result<Pa
         template_id: new.template_id.as_deref(),
         voice_id: new.voice_id.as_deref(),
         campaign_id: new.campaign_id.as_deref(),
+        window_given: new.call_window.is_some(),
     };
     // The key of a new call: a reserved call holding it takes no room.
     let key = new.idempotency_key.as_deref().filter(|_| !is_update);

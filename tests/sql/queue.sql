@@ -35,6 +35,17 @@ INSERT INTO auth.users (id, email) VALUES ('ca201000-0000-4000-8000-000000000004
 CREATE FUNCTION tests.queued_count() RETURNS bigint LANGUAGE sql SECURITY DEFINER
     AS $$ SELECT count(*) FROM public.call_queue $$;
 GRANT EXECUTE ON FUNCTION tests.queued_count() TO PUBLIC;
+-- A statement's error DETAIL.
+CREATE FUNCTION tests.error_detail(statement text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE d text;
+BEGIN
+    EXECUTE statement;
+    RETURN NULL;
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+    RETURN d;
+END $$;
+GRANT EXECUTE ON FUNCTION tests.error_detail(text) TO PUBLIC;
 
 ---------------------------------------------------------------- enqueue_call
 SELECT tests.as_user(:alice);
@@ -231,6 +242,20 @@ SELECT lives_ok($$SELECT enqueue_call('+14155550112')$$, 'the last call of the q
 SELECT throws_ok($$SELECT enqueue_call('+14155550113')$$, 'PT402',
                  format('call limit reached: plan "Starter" allows %s calls per billing period', :alice_taken + 1),
                  'one more is refused');
+-- The DETAIL counts what fills the quota and names the period as the
+-- session writes times (its DateStyle and TimeZone).
+SELECT tests.as_owner();
+SET DateStyle = 'SQL, DMY';
+SET TimeZone = 'Pacific/Honolulu';
+SELECT format('%s calls used and %s queued or in progress in the period %s to %s',
+              u.calls_used, :alice_taken + 1 - u.calls_used, p.period_start, p.period_end) AS quota_detail
+FROM user_call_usage u, dialer.billing_period(:alice, now()) p
+WHERE u.user_id = :alice AND u.billing_period_start = p.period_start \gset
+SELECT tests.as_user(:alice);
+SELECT is(tests.error_detail($$SELECT enqueue_call('+14155550113')$$), :'quota_detail',
+          'the refusal says what fills the quota, in which period');
+RESET DateStyle;
+RESET TimeZone;
 SELECT throws_ok($$INSERT INTO call_queue (recipient_number) VALUES ('+14155550113')$$, 'PT402', 'call limit reached: plan "Starter" allows 15 calls per billing period',
                  'a direct INSERT cannot get around the quota');
 SELECT lives_ok($$SELECT cancel_call(id) FROM call_queue WHERE recipient_number = '+14155550112'$$,
