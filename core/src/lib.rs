@@ -7,6 +7,7 @@ pub mod error;
 pub mod json;
 pub mod params;
 pub mod phone;
+pub mod providers;
 pub mod results;
 pub mod retry;
 pub mod routing;
