@@ -162,7 +162,7 @@ fn extension_owner() -> pg_sys::Oid {
     }
     // SAFETY: an index scan of a catalog under AccessShareLock, as
     // get_extension_oid() in extension.c does; the tuple is read before the
-    // scan ends, and the relation stays locked until the transaction ends.
+    // scan ends.
     let owner = unsafe {
         let rel = pg_sys::table_open(pg_sys::ExtensionRelationId, pg_sys::AccessShareLock as _);
         let mut key: pg_sys::ScanKeyData = std::mem::zeroed();

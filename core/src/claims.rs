@@ -26,6 +26,9 @@ pub enum ClaimsError {
     NotAnObject(String),
     /// `sub` is present but is not a UUID.
     SubNotUuid(String),
+    /// `sub` is the nil UUID, which names no user (pg_dialer keeps it for
+    /// the billing rollover's lock).
+    SubNil,
 }
 
 impl fmt::Display for ClaimsError {
@@ -36,6 +39,12 @@ impl fmt::Display for ClaimsError {
             }
             ClaimsError::SubNotUuid(sub) => {
                 write!(f, "request.jwt.claims: sub {sub:?} is not a uuid")
+            }
+            ClaimsError::SubNil => {
+                write!(
+                    f,
+                    "request.jwt.claims: sub is the nil uuid, which names no user"
+                )
             }
         }
     }
@@ -62,7 +71,11 @@ pub fn parse_identity(raw: Option<&str>) -> Result<Identity, ClaimsError> {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(sub)) if sub.is_empty() => None,
         Some(serde_json::Value::String(sub)) => {
-            Some(Uuid::parse_str(sub).map_err(|_| ClaimsError::SubNotUuid(truncate(sub)))?)
+            let id = Uuid::parse_str(sub).map_err(|_| ClaimsError::SubNotUuid(truncate(sub)))?;
+            if id.is_nil() {
+                return Err(ClaimsError::SubNil);
+            }
+            Some(id)
         }
         Some(other) => return Err(ClaimsError::SubNotUuid(truncate(&other.to_string()))),
     };
@@ -152,6 +165,17 @@ mod tests {
 
         let not_string = format!(r#"{{"sub":"{ALICE}","app_metadata":{{"role":["admin"]}}}}"#);
         assert!(!parse_identity(Some(&not_string)).unwrap().is_admin);
+    }
+
+    #[test]
+    fn the_nil_uuid_is_no_user() {
+        for sub in [
+            "00000000-0000-0000-0000-000000000000",
+            "00000000000000000000000000000000",
+        ] {
+            let raw = format!(r#"{{"sub":"{sub}","role":"authenticated"}}"#);
+            assert_eq!(parse_identity(Some(&raw)), Err(ClaimsError::SubNil));
+        }
     }
 
     #[test]

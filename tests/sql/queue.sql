@@ -256,6 +256,13 @@ SELECT is(tests.error_detail($$SELECT enqueue_call('+14155550113')$$), :'quota_d
           'the refusal says what fills the quota, in which period');
 RESET DateStyle;
 RESET TimeZone;
+-- A token naming the nil uuid (the billing rollover's lock key) is nobody:
+-- it cannot queue, nor hold the rollover's lock through a queued call.
+SELECT tests.act_as('authenticated', '{"sub": "00000000-0000-0000-0000-000000000000", "role": "authenticated"}');
+SELECT throws_ok($$SELECT enqueue_call('+14155550199')$$, '42501',
+                 'request.jwt.claims: sub is the nil uuid, which names no user',
+                 'a token naming the nil uuid queues nothing');
+SELECT tests.as_user(:alice);
 SELECT throws_ok($$INSERT INTO call_queue (recipient_number) VALUES ('+14155550113')$$, 'PT402', 'call limit reached: plan "Starter" allows 15 calls per billing period',
                  'a direct INSERT cannot get around the quota');
 SELECT lives_ok($$SELECT cancel_call(id) FROM call_queue WHERE recipient_number = '+14155550112'$$,
