@@ -11,4 +11,5 @@ pub mod providers;
 pub mod results;
 pub mod retry;
 pub mod routing;
+pub mod sender;
 pub mod window;
