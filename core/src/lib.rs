@@ -11,5 +11,6 @@ pub mod providers;
 pub mod results;
 pub mod retry;
 pub mod routing;
+pub mod secrets;
 pub mod sender;
 pub mod window;
