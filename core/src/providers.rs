@@ -107,11 +107,18 @@ pub struct CallSpec<'a> {
 }
 
 /// A request to send: `POST {base URL}{path}` with these headers and body.
-#[derive(Debug, Clone, PartialEq)]
+/// Its `Debug` shows it as [`HttpRequest::shown`] does, without the key.
+#[derive(Clone, PartialEq)]
 pub struct HttpRequest {
     pub path: &'static str,
     pub headers: Vec<(&'static str, String)>,
     pub body: String,
+}
+
+impl std::fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown())
+    }
 }
 
 impl HttpRequest {
@@ -414,14 +421,14 @@ fn message(parsed: Option<&Value>, body: &[u8]) -> String {
         (!texts.is_empty()).then(|| texts.join("; "))
     });
     from_json.unwrap_or_else(|| {
-        // a huge body is read no further than a reason could show (16 kB
-        // are more than MAX_REASON_CHARS characters: a key cut here is
-        // clipped off after the redaction)
-        let text = String::from_utf8_lossy(&body[..body.len().min(16 * 1024)]);
+        // The whole body (the sender reads at most 64 kB): a body cut before
+        // the redaction could end in part of the key, which the clip could
+        // then show.
+        let text = String::from_utf8_lossy(body);
         if text.trim().is_empty() {
             "(no body)".to_string()
         } else {
-            text.into_owned()
+            text.trim().to_string()
         }
     })
 }

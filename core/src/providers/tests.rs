@@ -182,12 +182,29 @@ fn bland_request_has_phone_number_from_pathway_voice_and_request_data() {
 }
 
 #[test]
+fn a_key_after_16_kb_of_spaces_is_still_blotted_out() {
+    let mut body = " ".repeat(16 * 1024 - 4);
+    body.push_str(KEY);
+    let f = failure(read_answer(
+        Provider::Vapi,
+        500,
+        None,
+        body.as_bytes(),
+        KEY,
+        now(),
+    ));
+    assert!(!f.reason.contains(&KEY[..4]), "{}", f.reason);
+    assert_eq!(f.reason, "vapi 500: [redacted]");
+}
+
+#[test]
 fn the_shown_request_hides_the_key() {
     let vars = variables();
     for provider in [Provider::Vapi, Provider::Retell, Provider::Bland] {
         let request = build(provider, KEY, &call(&vars, Some("agent"), Some("11labs:x"))).unwrap();
         let shown = request.shown();
         assert!(!shown.contains(KEY), "{shown}");
+        assert!(!format!("{request:?}").contains(KEY), "{request:?}");
         assert!(shown.contains("authorization: [redacted]"), "{shown}");
         assert!(shown.contains("+14155550123"), "{shown}");
     }
