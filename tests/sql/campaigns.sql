@@ -126,8 +126,12 @@ SELECT throws_ok($$SELECT enqueue_call('+14155550100', call_window => '{"time_zo
 SELECT throws_ok($$SELECT enqueue_call('+80012345678')$$, '22023',
                  'the time zone of recipient_number +80012345678 is not known, so its calling window cannot be kept',
                  'a number without a known zone needs one named');
-SELECT matches((tests.error_detail($$SELECT enqueue_call('+14155550100', call_window => '{"hours": [["08:00", "09:00"]], "time_zone": "Asia/Tokyo"}',
-                                       expires_at => now() + interval '1 minute')$$))::text,
+-- (a window of the day after tomorrow only, in UTC: closed now, whatever the
+-- time of the run)
+SELECT format('{"days": ["%s"], "time_zone": "UTC"}',
+              lower(to_char((now() AT TIME ZONE 'UTC') + interval '2 days', 'dy'))) AS later_window \gset
+SELECT matches((tests.error_detail(format($$SELECT enqueue_call('+14155550100', call_window => %L,
+                                       expires_at => now() + interval '1 minute')$$, :'later_window')))::text,
                '"code": "22023".*expires_at .* comes before the call could be placed: the call''s window first opens at ',
                'an expiry before the window opens is refused');
 SELECT throws_ok($$SELECT enqueue_call('+14155550100', expires_at => now() - interval '1 second')$$, '22023',
