@@ -27,17 +27,6 @@ CREATE FUNCTION tests.in_default_window(at timestamptz, zone text) RETURNS boole
 -- Whether `at` is when such a window opens (a minute before, it was closed).
 CREATE FUNCTION tests.default_window_opens(at timestamptz, zone text) RETURNS boolean LANGUAGE sql
     AS $$ SELECT tests.in_default_window(at, zone) AND NOT tests.in_default_window(at - interval '1 minute', zone) $$;
--- A statement's error: code, message, and DETAIL (as JSON where it is).
-CREATE FUNCTION tests.error_detail(statement text) RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE d text;
-BEGIN
-    EXECUTE statement;
-    RETURN NULL;
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
-    RETURN jsonb_build_object('code', SQLSTATE, 'message', SQLERRM,
-                              'detail', CASE WHEN d LIKE '[%' THEN d::jsonb ELSE to_jsonb(d) END);
-END $$;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA tests TO PUBLIC;
 
 ---------------------------------------------------------------- windows

@@ -35,17 +35,6 @@ INSERT INTO auth.users (id, email) VALUES ('ca201000-0000-4000-8000-000000000004
 CREATE FUNCTION tests.queued_count() RETURNS bigint LANGUAGE sql SECURITY DEFINER
     AS $$ SELECT count(*) FROM public.call_queue $$;
 GRANT EXECUTE ON FUNCTION tests.queued_count() TO PUBLIC;
--- A statement's error DETAIL.
-CREATE FUNCTION tests.error_detail(statement text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE d text;
-BEGIN
-    EXECUTE statement;
-    RETURN NULL;
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
-    RETURN d;
-END $$;
-GRANT EXECUTE ON FUNCTION tests.error_detail(text) TO PUBLIC;
 
 ---------------------------------------------------------------- enqueue_call
 SELECT tests.as_user(:alice);
@@ -252,7 +241,7 @@ SELECT format('%s calls used and %s queued or in progress in the period %s to %s
 FROM user_call_usage u, dialer.billing_period(:alice, now()) p
 WHERE u.user_id = :alice AND u.billing_period_start = p.period_start \gset
 SELECT tests.as_user(:alice);
-SELECT is(tests.error_detail($$SELECT enqueue_call('+14155550113')$$), :'quota_detail',
+SELECT is(tests.error_detail($$SELECT enqueue_call('+14155550113')$$) ->> 'detail', :'quota_detail',
           'the refusal says what fills the quota, in which period');
 RESET DateStyle;
 RESET TimeZone;
