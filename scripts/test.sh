@@ -111,6 +111,8 @@ for major in $PG_MAJORS; do
     step "pg$major: SQL tests (pgTAP)" sql_tests
     step "pg$major: pg_dump and pg_restore" prove tests/dump_restore.sh
     step "pg$major: concurrency with real connections (pgbench)" prove tests/concurrency.sh
+    SERVER_LOG=/tmp/pg_dialer-test-$major-$$/server.log \
+        step "pg$major: the dispatcher against a local provider mock" prove tests/dispatch.sh
     if [ -f "$("$PG_CONFIG" --pkglibdir)/pg_cron.so" ]; then
         step "pg$major: pg_cron runs the billing and rescue jobs" prove tests/pg_cron.sh
     else

@@ -13,6 +13,7 @@ GRANT EXECUTE ON FUNCTION
     dialer.record_result(text), dialer.enqueue(text, uuid, text, uuid, uuid, timestamptz, text, uuid, uuid, text, timestamptz),
     dialer.enqueue_batch(text, uuid, uuid, uuid, uuid, text, timestamptz, boolean, uuid),
     dialer.campaign_action(uuid, text), dialer.billed_minutes(integer),
+    dialer.dispatch_claim(integer), dialer.dispatch_send(uuid[]),
     dialer.pick_number(text, uuid, uuid),
     dialer.reserved_calls_in(uuid, timestamptz, timestamptz), dialer.remaining(bigint, bigint, bigint),
     dialer.subscription_period(timestamptz, timestamptz, timestamptz, text, boolean, boolean, timestamptz),

@@ -879,6 +879,64 @@ GRANT EXECUTE ON FUNCTION
 TO authenticated, service_role;
 
 ---------------------------------------------------------------------------
+-- The dispatcher (src/dispatch.rs, sql/dispatch.sql): which API a provider
+-- speaks, a template's agent id at its provider, the dispatcher's state per
+-- provider, and dispatch_due_calls().
+---------------------------------------------------------------------------
+ALTER TABLE call_service_providers
+    ADD COLUMN api TEXT CONSTRAINT call_service_providers_api_check CHECK (api IN ('vapi', 'retell', 'bland'));
+ALTER TABLE call_templates
+    ADD COLUMN provider_agent_id TEXT
+        CONSTRAINT call_templates_provider_agent_id_check CHECK (provider_agent_id ~ '^[!-~]{1,128}$');
+
+CREATE FUNCTION dialer."dispatch_claim"(
+	"max_calls" INT
+) RETURNS uuid[]
+STRICT VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'dispatch_claim_wrapper';
+
+CREATE FUNCTION dialer."dispatch_send"(
+	"calls" uuid[]
+) RETURNS TABLE (
+	"call_queue_id" uuid,
+	"provider" TEXT,
+	"outcome" TEXT,
+	"detail" TEXT
+)
+STRICT VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'dispatch_send_wrapper';
+
+REVOKE EXECUTE ON FUNCTION dialer.dispatch_claim(integer), dialer.dispatch_send(uuid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dialer.dispatch_claim(integer), dialer.dispatch_send(uuid[]) TO authenticated, service_role;
+
+CREATE TABLE dialer.provider_state (
+    provider_id   UUID PRIMARY KEY REFERENCES public.call_service_providers (id) ON DELETE CASCADE,
+    paused_until  TIMESTAMPTZ,
+    last_error    TEXT,
+    last_error_at TIMESTAMPTZ
+);
+REVOKE ALL ON dialer.provider_state FROM PUBLIC;
+
+CREATE PROCEDURE dispatch_due_calls(max_calls integer DEFAULT 50)
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    claimed uuid[];
+BEGIN
+    claimed := dialer.dispatch_claim(max_calls);
+    COMMIT;
+    PERFORM dialer.dispatch_send(claimed);
+    COMMIT;
+END
+$$;
+REVOKE ALL ON PROCEDURE dispatch_due_calls(integer) FROM PUBLIC, anon;
+GRANT EXECUTE ON PROCEDURE dispatch_due_calls(integer) TO authenticated, service_role;
+
+---------------------------------------------------------------------------
 -- Last: the baseline takes what this update changed.
 ---------------------------------------------------------------------------
 SELECT dialer.schema_update_end();

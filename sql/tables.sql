@@ -309,3 +309,16 @@ CREATE INDEX call_queue_expiring ON call_queue (expires_at)
 -- A user's default calling window, for calls that bring none and belong to
 -- no campaign with one.
 ALTER TABLE user_profiles ADD COLUMN call_window JSONB;
+
+-- Which API the dispatcher speaks with a provider (docs/providers.md); NULL:
+-- the dispatcher leaves the provider's calls to a worker outside
+-- (claim_due_calls()).
+ALTER TABLE call_service_providers
+    ADD COLUMN api TEXT CONSTRAINT call_service_providers_api_check CHECK (api IN ('vapi', 'retell', 'bland'));
+-- The template's agent at its provider where that is no UUID (a Retell
+-- agent, a Bland pathway; a VAPI assistant may be either): 1 to 128
+-- printable ASCII characters without spaces. The dispatcher sends it, else
+-- assistant_id.
+ALTER TABLE call_templates
+    ADD COLUMN provider_agent_id TEXT
+        CONSTRAINT call_templates_provider_agent_id_check CHECK (provider_agent_id ~ '^[!-~]{1,128}$');

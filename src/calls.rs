@@ -194,6 +194,32 @@ pub fn fail_attempt(
     }
 }
 
+/// `mark_call_placed()`'s work: the provider's call id of a call in
+/// progress (PT404/PT409 when it is not).
+pub fn place(
+    client: &SpiClient<'_>,
+    id: Option<Uuid>,
+    provider_call_id: &str,
+) -> Result<Result<CallRow, DialerError>, SpiError> {
+    match lock_in_progress(client, id)? {
+        Err(err) => Ok(Err(err)),
+        Ok(_) => updated_call(client, SET_CALL_ID, &[id.into(), provider_call_id.into()]).map(Ok),
+    }
+}
+
+/// `mark_call_failed()`'s work: a failed attempt of a call in progress.
+pub fn fail(
+    client: &SpiClient<'_>,
+    id: Option<Uuid>,
+    reason: &str,
+    retryable: bool,
+) -> Result<Result<CallRow, DialerError>, SpiError> {
+    match lock_in_progress(client, id)? {
+        Err(err) => Ok(Err(err)),
+        Ok(call) => fail_attempt(client, &call, reason, retryable).map(Ok),
+    }
+}
+
 /// The call row an UPDATE ... RETURNING q of one call returns.
 fn updated_call(
     client: &SpiClient<'_>,
@@ -241,15 +267,7 @@ mod dialer {
         require_worker("mark_call_placed");
         let provider_call_id = not_empty("provider_call_id", provider_call_id);
         outcome(spi(Spi::connect_mut(|client| {
-            match lock_in_progress(client, call_queue_id)? {
-                Err(err) => Ok(Err(err)),
-                Ok(_) => updated_call(
-                    client,
-                    SET_CALL_ID,
-                    &[call_queue_id.into(), provider_call_id.as_str().into()],
-                )
-                .map(Ok),
-            }
+            place(client, call_queue_id, &provider_call_id)
         })))
     }
 
@@ -278,17 +296,8 @@ mod dialer {
         require_worker("mark_call_failed");
         let reason = not_empty("error_message", error_message);
         outcome(spi(Spi::connect_mut(|client| {
-            match lock_in_progress(client, call_queue_id)? {
-                Err(err) => Ok(Err(err)),
-                Ok(call) => fail_attempt(
-                    client,
-                    &call,
-                    &reason,
-                    // NULL: not retryable (the parameter's default is true)
-                    retryable.unwrap_or(false),
-                )
-                .map(Ok),
-            }
+            // NULL: not retryable (the parameter's default is true)
+            fail(client, call_queue_id, &reason, retryable.unwrap_or(false))
         })))
     }
 }

@@ -11,6 +11,7 @@ mod billing;
 mod calls;
 mod campaigns;
 mod checks;
+mod dispatch;
 mod errors;
 mod guards;
 mod identity;
@@ -120,8 +121,7 @@ extension_sql_file!(
     ]
 );
 
-// Last: who may execute the helpers in schema dialer, and the listing of
-// what was installed, for dialer.schema_drift().
+// Campaigns and calling windows.
 extension_sql_file!(
     "../sql/campaigns.sql",
     name = "campaigns",
@@ -135,6 +135,19 @@ extension_sql_file!(
     ]
 );
 
+// The dispatcher: its state per provider and dispatch_due_calls().
+extension_sql_file!(
+    "../sql/dispatch.sql",
+    name = "dispatch",
+    requires = [
+        "campaigns",
+        dispatch::dialer::dispatch_claim,
+        dispatch::dialer::dispatch_send
+    ]
+);
+
+// Last: who may execute the helpers in schema dialer, and the listing of
+// what was installed, for dialer.schema_drift().
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]

@@ -273,6 +273,32 @@ fn record(
     })
 }
 
+/// A result that came before its call's provider call id was recorded:
+/// the dispatcher sends each call's `call_queue.id` as metadata, and the
+/// provider may report the call's end before the dispatcher's transaction
+/// that records the call id commits. Such a result names its call: one in
+/// progress without a call id, of a provider that speaks the API the body
+/// is in, gets the call id now (as `mark_call_placed()` would).
+fn bind_early_result(client: &SpiClient<'_>, result: &CallResult) -> Result<(), SpiError> {
+    let Some(queued_call) = result.queued_call.as_deref() else {
+        return Ok(());
+    };
+    plans::first(
+        client,
+        "UPDATE public.call_queue q SET call_id = $2
+         WHERE q.id = $1::uuid AND q.status = 'in-progress' AND q.call_id IS NULL
+           AND q.provider_id IN (SELECT p.id FROM public.call_service_providers p WHERE p.api = $3)
+         RETURNING q.id",
+        &[
+            queued_call.into(),
+            result.call_id.as_str().into(),
+            result.provider.name().into(),
+        ],
+        |r| r.get::<pgrx::Uuid>(1),
+    )
+    .map(drop)
+}
+
 /// The result of a webhook body: PT404 when no call has its call id.
 fn record_result(payload: &str) -> Result<Answer, DialerError> {
     let webhook = json::parse("payload", payload, json::MAX_PAYLOAD_BYTES)
@@ -287,7 +313,13 @@ fn record_result(payload: &str) -> Result<Answer, DialerError> {
         });
     };
     spi(Spi::connect_mut(|client| {
-        let call = load_call(client, &result.call_id)?;
+        let mut call = load_call(client, &result.call_id)?;
+        if call.is_none() && result.queued_call.is_some() {
+            // Bound now, or by the dispatcher meanwhile (the bind waited for
+            // its transaction to end): read again, with a new snapshot.
+            bind_early_result(client, &result)?;
+            call = load_call(client, &result.call_id)?;
+        }
         if let Some(recorded) = load_recorded(client, &result.call_id)? {
             return enrich(client, recorded, call.as_ref(), &result, payload).map(Ok);
         }

@@ -43,16 +43,51 @@ struct Providers {
     in_progress: i64,
 }
 
+/// Who claims: a worker outside (claim_due_calls()), or the dispatcher,
+/// which places calls only with providers whose API it speaks and that are
+/// not paused (after a 429): the others take none of its calls, as if full,
+/// so that a call that must use one of them waits rather than fails.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Claimer {
+    Worker,
+    Dispatcher,
+}
+
 /// Loads every provider, in priority order, with its in-progress calls.
 /// `lock` takes the providers' rows for the rest of the transaction, so that
 /// claims of concurrent workers count each other's calls.
-fn load_providers(client: &SpiClient<'_>, lock: bool) -> Result<Providers, SpiError> {
-    let query = if lock {
-        "SELECT id, name, concurrency_limit
-         FROM public.call_service_providers ORDER BY priority NULLS LAST, name, id FOR NO KEY UPDATE"
+fn load_providers(
+    client: &SpiClient<'_>,
+    lock: bool,
+    claimer: Claimer,
+) -> Result<Providers, SpiError> {
+    let query = match (lock, claimer) {
+        (true, Claimer::Dispatcher) => {
+            "SELECT id, name, CASE WHEN api IS NULL THEN 0 ELSE concurrency_limit END
+             FROM public.call_service_providers ORDER BY priority NULLS LAST, name, id FOR NO KEY UPDATE"
+        }
+        (true, Claimer::Worker) => {
+            "SELECT id, name, concurrency_limit
+             FROM public.call_service_providers ORDER BY priority NULLS LAST, name, id FOR NO KEY UPDATE"
+        }
+        (false, _) => {
+            "SELECT id, name, concurrency_limit
+             FROM public.call_service_providers ORDER BY priority NULLS LAST, name, id"
+        }
+    };
+    // Providers paused after a 429, for the dispatcher (its own table).
+    let paused: Vec<Uuid> = if claimer == Claimer::Dispatcher {
+        crate::identity::as_extension_owner(|| {
+            plans::query(
+                client,
+                "SELECT s.provider_id FROM dialer.provider_state s WHERE s.paused_until > now()",
+                &[],
+            )?
+            .map(|row| row.get::<Uuid>(1).map(|id| id.expect("a provider id")))
+            .collect::<Result<_, _>>()
+        })?
     } else {
-        "SELECT id, name, concurrency_limit
-         FROM public.call_service_providers ORDER BY priority NULLS LAST, name, id"
+        Vec::new()
     };
     let mut names = HashMap::new();
     let mut providers = Vec::new();
@@ -61,7 +96,11 @@ fn load_providers(client: &SpiClient<'_>, lock: bool) -> Result<Providers, SpiEr
         names.insert(id, row.get::<String>(2)?.unwrap_or_default());
         providers.push(Provider {
             id,
-            concurrency_limit: row.get::<i32>(3)?,
+            concurrency_limit: if paused.contains(&id) {
+                Some(0)
+            } else {
+                row.get::<i32>(3)?
+            },
             in_progress: 0,
         });
     }
@@ -270,7 +309,7 @@ struct CallerNumber {
     full_number: String,
 }
 
-fn require_read_committed(function: &str) {
+pub fn require_read_committed(function: &str) {
     // SAFETY: reads the current transaction's isolation level, as
     // current_setting('transaction_isolation') does.
     let level = unsafe { pg_sys::XactIsoLevel };
@@ -323,7 +362,7 @@ fn pick_number(
     let picked = spi(Spi::connect_mut(|client| {
         let Providers {
             mut router, names, ..
-        } = load_providers(client, false)?;
+        } = load_providers(client, false, Claimer::Worker)?;
         let mut numbers = TieredNumbers {
             client,
             found: Vec::new(),
@@ -582,21 +621,21 @@ impl DueCall {
 }
 
 /// A call claimed for the worker: what it needs to place the call.
-struct ClaimedCall {
-    id: Uuid,
-    user_id: Uuid,
-    attempt: i32,
-    provider_id: Uuid,
-    provider_name: String,
-    number_id: Option<Uuid>,
-    phone_id: Option<String>,
-    from_number: String,
-    recipient_number: String,
-    caller_number_id: Option<Uuid>,
-    assistant_id: Option<Uuid>,
-    voice_id: Option<Uuid>,
-    external_voice_id: Option<String>,
-    variables: serde_json::Map<String, serde_json::Value>,
+pub struct ClaimedCall {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub attempt: i32,
+    pub provider_id: Uuid,
+    pub provider_name: String,
+    pub number_id: Option<Uuid>,
+    pub phone_id: Option<String>,
+    pub from_number: String,
+    pub recipient_number: String,
+    pub caller_number_id: Option<Uuid>,
+    pub assistant_id: Option<Uuid>,
+    pub voice_id: Option<Uuid>,
+    pub external_voice_id: Option<String>,
+    pub variables: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A claimed call as claim_due_calls() returns it, in its column order.
@@ -668,19 +707,25 @@ fn claim_due_calls(
             "batch_size must be between 1 and 10000, not {batch_size}"
         )));
     }
-    let claimed = spi(Spi::connect(|client| claim(client, batch_size)));
+    let claimed = spi(Spi::connect(|client| {
+        claim(client, batch_size, Claimer::Worker)
+    }));
     TableIterator::new(claimed.into_iter().map(ClaimedCall::into_row))
 }
 
 /// A claim: the due calls that providers with room can take, routed in
 /// queue order within the batch and the providers' limits, written as in
 /// progress; calls that can never be placed as they are end, failed.
-fn claim(client: &SpiClient<'_>, batch_size: i32) -> Result<Vec<ClaimedCall>, SpiError> {
+pub fn claim(
+    client: &SpiClient<'_>,
+    batch_size: i32,
+    claimer: Claimer,
+) -> Result<Vec<ClaimedCall>, SpiError> {
     let Providers {
         mut router,
         names,
         in_progress,
-    } = load_providers(client, true)?;
+    } = load_providers(client, true, claimer)?;
     if !router.has_capacity() {
         return Ok(Vec::new());
     }

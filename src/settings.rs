@@ -17,6 +17,13 @@ pub static ALLOWED_NUMBER_TYPES: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(None);
 pub static DEFAULT_CALL_WINDOW: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(None);
+pub static VAPI_BASE_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static RETELL_BASE_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static BLAND_BASE_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static BLAND_WEBHOOK_URL: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(None);
+pub static DISPATCH_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+pub static DISPATCH_IN_FLIGHT: GucSetting<i32> = GucSetting::<i32>::new(16);
 
 pub fn init() {
     GucRegistry::define_int_guc(
@@ -72,6 +79,60 @@ pub fn init() {
         c"The calling window of calls that bring none, belong to no campaign with one and whose user set no default.",
         c"A window as JSON, e.g. {\"hours\": [[\"09:00\", \"20:00\"]]}, or {\"always\": true}. Unset or empty: 08:00-21:00 every day in the recipient's time zone.",
         &DEFAULT_CALL_WINDOW,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    for (name, short, value) in [
+        (
+            c"pg_dialer.vapi_base_url",
+            c"Where the dispatcher sends VAPI's requests; unset or empty: https://api.vapi.ai.",
+            &VAPI_BASE_URL,
+        ),
+        (
+            c"pg_dialer.retell_base_url",
+            c"Where the dispatcher sends Retell's requests; unset or empty: https://api.retellai.com.",
+            &RETELL_BASE_URL,
+        ),
+        (
+            c"pg_dialer.bland_base_url",
+            c"Where the dispatcher sends Bland's requests; unset or empty: https://api.bland.ai.",
+            &BLAND_BASE_URL,
+        ),
+    ] {
+        GucRegistry::define_string_guc(
+            name,
+            short,
+            c"Superusers only: the provider's API key goes there.",
+            value,
+            GucContext::Suset,
+            GucFlags::default(),
+        );
+    }
+    GucRegistry::define_string_guc(
+        c"pg_dialer.bland_webhook_url",
+        c"The URL Bland posts each call's result to (Bland takes it per call); unset: none is sent.",
+        c"An endpoint that hands the body to record_call_result(), e.g. a Supabase Edge Function.",
+        &BLAND_WEBHOOK_URL,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"pg_dialer.dispatch_timeout",
+        c"How long the dispatcher waits for a provider's answer to a create-call request.",
+        c"A request without an answer by then fails, retryable (the provider may have the call: see the README).",
+        &DISPATCH_TIMEOUT,
+        100,
+        120_000,
+        GucContext::Suset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_dialer.dispatch_in_flight",
+        c"Create-call requests the dispatcher has in flight at once.",
+        c"Each provider's concurrency_limit bounds its calls in progress whatever this is.",
+        &DISPATCH_IN_FLIGHT,
+        1,
+        256,
         GucContext::Suset,
         GucFlags::default(),
     );
@@ -136,4 +197,42 @@ pub fn default_call_window() -> Result<Window, DialerError> {
     let window = json::parse(name, &text, 16 * 1024).and_then(|v| Window::parse(name, &v))?;
     DEFAULT_WINDOW.with(|kept| *kept.borrow_mut() = Some((text, window.clone())));
     Ok(window)
+}
+
+/// A provider's base URL: its setting, else the documented one; no
+/// trailing slash.
+pub fn base_url(provider: pg_dialer_core::results::Provider) -> String {
+    use pg_dialer_core::results::Provider;
+    let setting = match provider {
+        Provider::Vapi => &VAPI_BASE_URL,
+        Provider::Retell => &RETELL_BASE_URL,
+        Provider::Bland => &BLAND_BASE_URL,
+    };
+    setting
+        .get()
+        .map(|url| url.to_string_lossy().trim().to_string())
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| provider.default_base_url().to_string())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// pg_dialer.bland_webhook_url, when set.
+pub fn bland_webhook_url() -> Option<String> {
+    BLAND_WEBHOOK_URL
+        .get()
+        .map(|url| url.to_string_lossy().trim().to_string())
+        .filter(|url| !url.is_empty())
+}
+
+/// How the dispatcher sends: pg_dialer.dispatch_timeout and
+/// pg_dialer.dispatch_in_flight.
+pub fn dispatch_limits() -> pg_dialer_core::sender::Limits {
+    let timeout =
+        std::time::Duration::from_millis(u64::try_from(DISPATCH_TIMEOUT.get()).unwrap_or(10_000));
+    pg_dialer_core::sender::Limits {
+        timeout,
+        connect_timeout: timeout.min(std::time::Duration::from_secs(3)),
+        in_flight: usize::try_from(DISPATCH_IN_FLIGHT.get()).unwrap_or(16),
+    }
 }

@@ -205,7 +205,8 @@ class Mock:
         if provider.api == "vapi":
             result = {"message": {"type": "end-of-call-report", "endedReason": "customer-ended-call",
                                   "call": {"id": call_id, "type": "outboundPhoneCall", "status": "ended",
-                                           "customer": body.get("customer")},
+                                           "customer": body.get("customer"),
+                                           "assistantOverrides": body.get("assistantOverrides")},
                                   "durationSeconds": seconds,
                                   "artifact": {"transcript": "AI: Hello. User: Hi, thanks for calling."},
                                   "analysis": {"summary": "The mock call went well."}}}
@@ -215,13 +216,15 @@ class Mock:
                                "from_number": body["from_number"], "to_number": body["to_number"],
                                "start_timestamp": now_ms - seconds * 1000, "end_timestamp": now_ms,
                                "duration_ms": seconds * 1000, "disconnection_reason": "user_hangup",
-                               "transcript": "Agent: Hello.\nUser: Hi, thanks for calling."}}
+                               "transcript": "Agent: Hello.\nUser: Hi, thanks for calling.",
+                               "metadata": body.get("metadata")}}
         else:
             result = {"call_id": call_id, "to": body["phone_number"], "from": body.get("from"), "completed": True,
                       "status": "completed", "queue_status": "complete", "answered_by": "human",
                       "call_length": seconds / 60, "corrected_duration": str(seconds),
                       "concatenated_transcript": "assistant: Hello. user: Hi, thanks for calling.",
-                      "summary": "The mock call went well.", "error_message": None}
+                      "summary": "The mock call went well.", "error_message": None,
+                      "metadata": body.get("metadata")}
         self.results.put((provider, result))
 
     def deliver(self):
@@ -310,6 +313,7 @@ def main():
     parser.add_argument("--psql", help="a psql command line that reaches the database")
     args = parser.parse_args()
     mock = Mock(args)
+    ThreadingHTTPServer.request_queue_size = 256  # connections waiting to be accepted
     server = ThreadingHTTPServer(("127.0.0.1", args.port), handler(mock))
     server.daemon_threads = True
     print(server.server_address[1], flush=True)

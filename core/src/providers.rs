@@ -9,7 +9,7 @@
 //! into the request's headers only, and every text that leaves this module
 //! (reasons, errors) has it blotted out ([`redact`]).
 
-use crate::error::{quoted, DialerError};
+use crate::error::quoted;
 use crate::results::Provider;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
@@ -22,8 +22,6 @@ pub const MAX_PAUSE: Duration = Duration::from_secs(3600);
 /// A reason (`last_error`) keeps at most this many characters of what the
 /// provider said.
 pub const MAX_REASON_CHARS: usize = 300;
-/// The longest agent id (`call_templates.provider_agent_id`).
-pub const MAX_AGENT_ID_CHARS: usize = 128;
 
 impl Provider {
     /// The provider of an `api` value as `call_service_providers.api`
@@ -54,23 +52,6 @@ impl Provider {
             Provider::Bland => "https://api.bland.ai",
         }
     }
-}
-
-/// An agent id of the provider's own (a Retell agent, a Bland pathway, a
-/// VAPI assistant): 1 to 128 printable ASCII characters without spaces.
-pub fn check_agent_id(id: &str) -> Result<(), DialerError> {
-    if id.is_empty() || id.chars().count() > MAX_AGENT_ID_CHARS {
-        return Err(DialerError::invalid(format!(
-            "provider_agent_id must have 1 to {MAX_AGENT_ID_CHARS} characters"
-        )));
-    }
-    if let Some(bad) = id.chars().find(|c| !c.is_ascii_graphic()) {
-        return Err(DialerError::invalid(format!(
-            "provider_agent_id {} holds {bad:?}: only printable ASCII characters without spaces are accepted",
-            quoted(id)
-        )));
-    }
-    Ok(())
 }
 
 /// The API key of a provider's credentials (`{"api_key": "..."}`), as

@@ -69,6 +69,11 @@ pub struct CallResult {
     pub duration_secs: Option<i64>,
     /// In US dollars.
     pub cost: Option<f64>,
+    /// The `call_queue.id` the dispatcher sent as the call's metadata
+    /// (`call_queue_id`), when the body carries it back and it is a UUID: a
+    /// result that comes before the dispatcher recorded the provider's call
+    /// id still finds its call.
+    pub queued_call: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -248,6 +253,13 @@ fn vapi(message: &Value) -> Result<Webhook, DialerError> {
         summary,
         duration_secs,
         cost: number(message, &["cost"]),
+        queued_call: queued_call(
+            text(
+                message,
+                &["call", "assistantOverrides", "metadata", "call_queue_id"],
+            )
+            .or_else(|| text(message, &["call", "metadata", "call_queue_id"])),
+        ),
     }))
 }
 
@@ -308,6 +320,7 @@ fn retell(payload: &Value) -> Result<Webhook, DialerError> {
         duration_secs,
         // Retell reports cents.
         cost: number(call, &["call_cost", "combined_cost"]).map(|cents| cents / 100.0),
+        queued_call: queued_call(text(call, &["metadata", "call_queue_id"])),
     }))
 }
 
@@ -361,7 +374,16 @@ fn bland(payload: &Value) -> Result<Webhook, DialerError> {
         summary: text(payload, &["summary"]),
         duration_secs,
         cost: number(payload, &["price"]),
+        queued_call: queued_call(text(payload, &["metadata", "call_queue_id"])),
     }))
+}
+
+/// A metadata `call_queue_id`, when it is a UUID (written as PostgreSQL
+/// writes uuids).
+fn queued_call(id: Option<String>) -> Option<String> {
+    uuid::Uuid::parse_str(id?.trim())
+        .ok()
+        .map(|id| id.to_string())
 }
 
 /// Whether a Bland `error_message` says that trying the call again cannot

@@ -29,6 +29,8 @@ ADDITIONS = {
                     "call_queue_reserved", "call_queue_call_id", "call_queue_campaign", "call_queue_expiring"],
     },
     "user_profiles": {"columns": {"call_window": "jsonb"}, "indexes": []},
+    "call_service_providers": {"columns": {"api": "text"}, "indexes": []},
+    "call_templates": {"columns": {"provider_agent_id": "text"}, "indexes": []},
     "user_subscriptions": {
         "columns": {"billing_anchor": "timestamp with time zone"},
         "indexes": [],

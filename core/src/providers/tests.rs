@@ -470,14 +470,7 @@ fn apis_are_named_by_data() {
 }
 
 #[test]
-fn agent_ids_and_keys_are_checked() {
-    assert!(check_agent_id("agent_8d2f0c1e9b").is_ok());
-    assert!(check_agent_id("5e8f3a2b-1c4d-4e6f-9a0b-7c8d9e0f1a2b").is_ok());
-    assert!(check_agent_id("").is_err());
-    assert!(check_agent_id(&"a".repeat(MAX_AGENT_ID_CHARS + 1)).is_err());
-    let err = check_agent_id("agent 1").unwrap_err();
-    assert!(err.message.contains("\"agent 1\""), "{}", err.message);
-    assert!(check_agent_id("agent\u{0}").is_err());
+fn keys_are_read_from_the_credentials() {
     assert_eq!(api_key(&json!({"api_key": KEY})), Ok(KEY));
     assert!(api_key(&json!({"api_key": "  "})).is_err());
     assert!(api_key(&json!({"key": KEY})).is_err());

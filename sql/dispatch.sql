@@ -1,0 +1,34 @@
+---------------------------------------------------------------------------
+-- The dispatcher (src/dispatch.rs): pg_dialer places due calls with their
+-- providers itself. dispatch_due_calls() is one pass in the caller's
+-- session (pg_cron can run it: schedule_dialer_jobs()); the claim is
+-- committed before any request leaves, and each answer is recorded after.
+---------------------------------------------------------------------------
+
+-- Per provider: paused until (after a 429, for its Retry-After), and the
+-- last error the dispatcher met. Only the extension's owner touches it.
+CREATE TABLE dialer.provider_state (
+    provider_id   UUID PRIMARY KEY REFERENCES public.call_service_providers (id) ON DELETE CASCADE,
+    paused_until  TIMESTAMPTZ,
+    last_error    TEXT,
+    last_error_at TIMESTAMPTZ
+);
+REVOKE ALL ON dialer.provider_state FROM PUBLIC;
+
+-- One pass: claim (committed: the calls are in progress, being sent), then
+-- send and record. CALL it outside a transaction block. No SET clause: a
+-- procedure that commits may not have one; every name is qualified.
+CREATE PROCEDURE dispatch_due_calls(max_calls integer DEFAULT 50)
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    claimed uuid[];
+BEGIN
+    claimed := dialer.dispatch_claim(max_calls);
+    COMMIT;
+    PERFORM dialer.dispatch_send(claimed);
+    COMMIT;
+END
+$$;
+REVOKE ALL ON PROCEDURE dispatch_due_calls(integer) FROM PUBLIC, anon;
+GRANT EXECUTE ON PROCEDURE dispatch_due_calls(integer) TO authenticated, service_role;

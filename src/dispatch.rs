@@ -1,0 +1,321 @@
+//! The dispatcher: places due calls with their providers itself, as a
+//! worker outside would with `claim_due_calls()`, `mark_call_placed()` and
+//! `mark_call_failed()`.
+//!
+//! A pass is two transactions (`dispatch_due_calls()`, sql/dispatch.sql):
+//!
+//! 1. `dialer.dispatch_claim()` claims due calls by the same rules as
+//!    `claim_due_calls()`, of providers whose API is known
+//!    (`call_service_providers.api`) and that are not paused, and commits:
+//!    each call is then in progress without a provider call id, which marks
+//!    it as being sent. The claimed calls are kept in this backend.
+//! 2. `dialer.dispatch_send()` builds each call's request
+//!    (core/src/providers.rs), sends them several at once
+//!    (core/src/sender.rs), and records each answer: the provider's call id
+//!    (as `mark_call_placed()`), or a failure (as `mark_call_failed()`,
+//!    retryable or not, with the provider's message). A 429 pauses its
+//!    provider for its `Retry-After`.
+//!
+//! A pass cut short between the two (the server stopped, the session died)
+//! leaves its calls in progress without a call id: their requests may or
+//! may not have reached the provider, so they are not sent again at once;
+//! `rescue_stale_calls()` queues them again after
+//! `pg_dialer.stale_call_timeout` (at least once, see the README).
+
+use crate::errors::spi;
+use crate::identity::require_worker;
+use crate::plans;
+use crate::routing::{claim, ClaimedCall, Claimer};
+use pg_dialer_core::providers::{self, Answer, CallSpec, Failure};
+use pg_dialer_core::results::Provider;
+use pg_dialer_core::sender::{self, Outgoing};
+use pgrx::prelude::*;
+use pgrx::spi::{SpiClient, SpiError};
+use pgrx::Uuid;
+use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+thread_local! {
+    /// The calls this backend's last `dispatch_claim()` claimed, by id.
+    static CLAIMED: RefCell<HashMap<[u8; 16], ClaimedCall>> = RefCell::new(HashMap::new());
+}
+
+/// What became of one call of a pass.
+struct Sent {
+    call: Uuid,
+    provider: String,
+    /// placed, retry, failed, or skipped (no longer in progress)
+    outcome: &'static str,
+    /// The provider's call id, or the reason.
+    detail: String,
+}
+
+/// A provider as the dispatcher needs it.
+struct Api {
+    provider: Provider,
+    key: Result<String, String>,
+}
+
+/// The providers' APIs and keys (read with the owner's privileges; the
+/// keys stay in this backend's memory).
+fn load_apis(client: &SpiClient<'_>, ids: &[Uuid]) -> Result<HashMap<[u8; 16], Api>, SpiError> {
+    crate::identity::as_extension_owner(|| {
+        let mut apis = HashMap::new();
+        for row in plans::query(
+            client,
+            "SELECT p.id, p.api, p.api_credentials::text FROM public.call_service_providers p
+             WHERE p.id = ANY ($1)",
+            &[ids.to_vec().into()],
+        )? {
+            let id: Uuid = row.get(1)?.expect("an id");
+            let Some(provider) = row
+                .get::<String>(2)?
+                .as_deref()
+                .and_then(Provider::from_api)
+            else {
+                continue;
+            };
+            let credentials = row.get::<String>(3)?;
+            let key = credentials
+                .as_deref()
+                .and_then(|text| serde_json::from_str::<Value>(text).ok())
+                .ok_or_else(|| "the provider has no credentials".to_string())
+                .and_then(|value| providers::api_key(&value).map(str::to_string));
+            apis.insert(*id.as_bytes(), Api { provider, key });
+        }
+        Ok(apis)
+    })
+}
+
+/// Each call's agent: its template's provider_agent_id, else its
+/// assistant_id.
+fn load_agents(
+    client: &SpiClient<'_>,
+    ids: &[Uuid],
+) -> Result<HashMap<[u8; 16], String>, SpiError> {
+    crate::identity::as_extension_owner(|| {
+        plans::query(
+            client,
+            "SELECT q.id, coalesce(t.provider_agent_id, t.assistant_id::text)
+             FROM public.call_queue q JOIN public.call_templates t ON t.id = q.template_id
+             WHERE q.id = ANY ($1)",
+            &[ids.to_vec().into()],
+        )?
+        .filter_map(|row| match (row.get::<Uuid>(1), row.get::<String>(2)) {
+            (Ok(Some(id)), Ok(Some(agent))) => Some(Ok((*id.as_bytes(), agent))),
+            (Err(err), _) | (_, Err(err)) => Some(Err(err)),
+            _ => None,
+        })
+        .collect()
+    })
+}
+
+/// Records one answer (`skipped` when the call is no longer in progress:
+/// rescued or canceled meanwhile).
+fn record(client: &SpiClient<'_>, call: &ClaimedCall, answer: &Answer) -> Result<Sent, SpiError> {
+    let (outcome, detail, result) = match answer {
+        Answer::Placed { provider_call_id } => (
+            "placed",
+            provider_call_id.clone(),
+            crate::calls::place(client, Some(call.id), provider_call_id)?,
+        ),
+        Answer::Failed(Failure {
+            retryable, reason, ..
+        }) => {
+            let result = crate::calls::fail(client, Some(call.id), reason, *retryable)?;
+            let outcome = match &result {
+                Ok(row)
+                    if row
+                        .get_by_name::<String>("status")
+                        .ok()
+                        .flatten()
+                        .as_deref()
+                        == Some("queued") =>
+                {
+                    "retry"
+                }
+                _ => "failed",
+            };
+            (outcome, reason.clone(), result)
+        }
+    };
+    Ok(match result {
+        Ok(_) => Sent {
+            call: call.id,
+            provider: call.provider_name.clone(),
+            outcome,
+            detail,
+        },
+        Err(err) => Sent {
+            call: call.id,
+            provider: call.provider_name.clone(),
+            outcome: "skipped",
+            detail: err.message,
+        },
+    })
+}
+
+/// A provider that answered 429 takes no call until its pause ends, and
+/// its last error is kept.
+fn pause(
+    client: &SpiClient<'_>,
+    provider: Uuid,
+    seconds: f64,
+    reason: &str,
+) -> Result<(), SpiError> {
+    crate::identity::as_extension_owner(|| {
+        plans::query(
+            client,
+            "INSERT INTO dialer.provider_state AS s (provider_id, paused_until, last_error, last_error_at)
+             VALUES ($1, now() + make_interval(secs => $2), $3, now())
+             ON CONFLICT (provider_id) DO UPDATE
+             SET paused_until = greatest(s.paused_until, excluded.paused_until),
+                 last_error = excluded.last_error, last_error_at = excluded.last_error_at",
+            &[provider.into(), seconds.into(), reason.into()],
+        )
+        .map(drop)
+    })
+}
+
+/// Sends the claimed `calls` (those this backend claimed) and records what
+/// became of each.
+fn send(calls: Vec<ClaimedCall>) -> Vec<Sent> {
+    if calls.is_empty() {
+        return Vec::new();
+    }
+    spi(Spi::connect_mut(|client| {
+        let provider_ids: Vec<Uuid> = calls.iter().map(|c| c.provider_id).collect();
+        let call_ids: Vec<Uuid> = calls.iter().map(|c| c.id).collect();
+        let apis = load_apis(client, &provider_ids)?;
+        let agents = load_agents(client, &call_ids)?;
+        let webhook = crate::settings::bland_webhook_url();
+        // Each call's request, or the reason it cannot be made.
+        let mut outgoing = Vec::new();
+        let mut answers: Vec<Option<Answer>> = Vec::new();
+        for call in &calls {
+            let built = apis
+                .get(call.provider_id.as_bytes())
+                .ok_or_else(|| {
+                    format!(
+                        "provider {} has no api the dispatcher speaks",
+                        call.provider_name
+                    )
+                })
+                .and_then(|api| {
+                    let key = api.key.clone()?;
+                    let spec = CallSpec {
+                        call_queue_id: &call.id.to_string(),
+                        to: &call.recipient_number,
+                        from: &call.from_number,
+                        phone_id: call.phone_id.as_deref(),
+                        agent: agents.get(call.id.as_bytes()).map(String::as_str),
+                        voice: call.external_voice_id.as_deref(),
+                        variables: &call.variables,
+                        webhook_url: webhook.as_deref(),
+                    };
+                    let request = providers::build(api.provider, &key, &spec)?;
+                    Ok(Outgoing {
+                        provider: api.provider,
+                        url: format!(
+                            "{}{}",
+                            crate::settings::base_url(api.provider),
+                            request.path
+                        ),
+                        request,
+                        key,
+                    })
+                });
+            match built {
+                Ok(one) => {
+                    outgoing.push(one);
+                    answers.push(None);
+                }
+                Err(reason) => answers.push(Some(Answer::Failed(Failure {
+                    retryable: false,
+                    reason,
+                    pause: None,
+                }))),
+            }
+        }
+        let mut sent = sender::send_all(&outgoing, crate::settings::dispatch_limits()).into_iter();
+        let answers: Vec<Answer> = answers
+            .into_iter()
+            .map(|answer| answer.unwrap_or_else(|| sent.next().expect("one answer per request")))
+            .collect();
+        let mut done = Vec::new();
+        for (call, answer) in calls.iter().zip(&answers) {
+            if let Answer::Failed(Failure {
+                pause: Some(p),
+                reason,
+                ..
+            }) = answer
+            {
+                pause(client, call.provider_id, p.as_secs_f64(), reason)?;
+            }
+            done.push(record(client, call, answer)?);
+        }
+        Ok(done)
+    }))
+}
+
+#[pg_schema]
+mod dialer {
+    use super::*;
+
+    /// The first step of `dispatch_due_calls()`: claims up to `max_calls`
+    /// due calls for the dispatcher and keeps them in this backend; the
+    /// caller commits before `dispatch_send()`.
+    #[pg_extern(volatile, strict, parallel_unsafe, requires = ["tables"])]
+    #[search_path(pg_catalog)]
+    fn dispatch_claim(max_calls: i32) -> Vec<Uuid> {
+        require_worker("dispatch_due_calls");
+        crate::routing::require_read_committed("dispatch_due_calls");
+        if !(1..=10_000).contains(&max_calls) {
+            crate::errors::raise(pg_dialer_core::error::DialerError::invalid(format!(
+                "max_calls must be between 1 and 10000, not {max_calls}"
+            )));
+        }
+        let claimed = spi(Spi::connect(|client| {
+            claim(client, max_calls, Claimer::Dispatcher)
+        }));
+        let ids = claimed.iter().map(|c| c.id).collect();
+        CLAIMED.with(|kept| {
+            let mut kept = kept.borrow_mut();
+            kept.clear();
+            kept.extend(claimed.into_iter().map(|c| (*c.id.as_bytes(), c)));
+        });
+        ids
+    }
+
+    /// The second step of `dispatch_due_calls()`: sends the calls of
+    /// `calls` that this backend claimed (others are left alone) and
+    /// records what became of each.
+    #[pg_extern(volatile, strict, parallel_unsafe, requires = ["tables"])]
+    #[search_path(pg_catalog)]
+    fn dispatch_send(
+        calls: Vec<Uuid>,
+    ) -> TableIterator<
+        'static,
+        (
+            name!(call_queue_id, Uuid),
+            name!(provider, String),
+            name!(outcome, String),
+            name!(detail, String),
+        ),
+    > {
+        require_worker("dispatch_due_calls");
+        let mine: Vec<ClaimedCall> = CLAIMED.with(|kept| {
+            let mut kept = kept.borrow_mut();
+            calls
+                .iter()
+                .filter_map(|id| kept.remove(id.as_bytes()))
+                .collect()
+        });
+        TableIterator::new(
+            send(mine)
+                .into_iter()
+                .map(|s| (s.call, s.provider, s.outcome.to_string(), s.detail)),
+        )
+    }
+}
