@@ -21,8 +21,7 @@ REVOKE ALL ON dialer.provider_state FROM PUBLIC;
 CREATE PROCEDURE dispatch_due_calls(max_calls integer DEFAULT 50)
     LANGUAGE plpgsql
 AS $$
-DECLARE
-    claimed uuid[];
+DECLARE claimed uuid[];
 BEGIN
     claimed := dialer.dispatch_claim(max_calls);
     COMMIT;

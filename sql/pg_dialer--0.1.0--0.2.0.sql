@@ -888,6 +888,7 @@ ALTER TABLE call_service_providers
 ALTER TABLE call_templates
     ADD COLUMN provider_agent_id TEXT
         CONSTRAINT call_templates_provider_agent_id_check CHECK (provider_agent_id ~ '^[!-~]{1,128}$');
+GRANT SELECT (api) ON call_service_providers TO authenticated;
 
 CREATE FUNCTION dialer."dispatch_claim"(
 	"max_calls" INT
@@ -924,8 +925,7 @@ REVOKE ALL ON dialer.provider_state FROM PUBLIC;
 CREATE PROCEDURE dispatch_due_calls(max_calls integer DEFAULT 50)
     LANGUAGE plpgsql
 AS $$
-DECLARE
-    claimed uuid[];
+DECLARE claimed uuid[];
 BEGIN
     claimed := dialer.dispatch_claim(max_calls);
     COMMIT;

@@ -224,7 +224,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE
 
 -- Provider credentials: writable by admins, never readable (nor usable in a
 -- WHERE or RETURNING) by authenticated; only service_role reads them.
-GRANT SELECT (id, name, type, concurrency_limit, priority, created_at, updated_at),
+GRANT SELECT (id, name, type, concurrency_limit, priority, created_at, updated_at, api),
       INSERT, UPDATE, DELETE
     ON call_service_providers TO authenticated;
 
