@@ -220,6 +220,31 @@ pub fn fail(
     }
 }
 
+/// A call in progress back in the queue without counting an attempt (its
+/// provider refused to take it now: 429), due `after_secs` from now (within
+/// its window), with `reason` as its last error.
+pub fn put_back(
+    client: &SpiClient<'_>,
+    id: Uuid,
+    reason: &str,
+    after_secs: f64,
+) -> Result<Result<CallRow, DialerError>, SpiError> {
+    match lock_in_progress(client, Some(id))? {
+        Err(err) => Ok(Err(err)),
+        Ok(call) => updated_call(
+            client,
+            QUEUE_AGAIN,
+            &[
+                call.id.into(),
+                call.attempts.into(),
+                reason.into(),
+                call.retry_at(after_secs).into(),
+            ],
+        )
+        .map(Ok),
+    }
+}
+
 /// The call row an UPDATE ... RETURNING q of one call returns.
 fn updated_call(
     client: &SpiClient<'_>,

@@ -45,7 +45,8 @@ thread_local! {
 struct Sent {
     call: Uuid,
     provider: String,
-    /// placed, retry, failed, or skipped (no longer in progress)
+    /// placed, retry, failed, waits (429), or skipped (no longer this
+    /// pass's)
     outcome: &'static str,
     /// The provider's call id, or the reason.
     detail: String,
@@ -111,14 +112,58 @@ fn load_agents(
     })
 }
 
-/// Records one answer (`skipped` when the call is no longer in progress:
-/// rescued or canceled meanwhile).
+/// Whether `call` is still the attempt this pass claimed: in progress, with
+/// the attempts it had when claimed, and no call id but `ours` (a result that
+/// came early may have set it). Locks the row.
+fn still_ours(
+    client: &SpiClient<'_>,
+    call: &ClaimedCall,
+    ours: Option<&str>,
+) -> Result<bool, SpiError> {
+    Ok(plans::first(
+        client,
+        "SELECT q.retry_count, q.call_id FROM public.call_queue q
+         WHERE q.id = $1 AND q.status = 'in-progress' FOR UPDATE",
+        &[call.id.into()],
+        |r| Ok((r.get::<i32>(1)?.unwrap_or(0), r.get::<String>(2)?)),
+    )?
+    .is_some_and(|(attempts, call_id)| {
+        attempts == call.attempt - 1 && (call_id.is_none() || call_id.as_deref() == ours)
+    }))
+}
+
+/// Records one answer (`skipped` when the call is no longer this pass's:
+/// done by an early result, rescued, or claimed again).
 fn record(client: &SpiClient<'_>, call: &ClaimedCall, answer: &Answer) -> Result<Sent, SpiError> {
+    let sent = |outcome, detail: String| Sent {
+        call: call.id,
+        provider: call.provider_name.clone(),
+        outcome,
+        detail,
+    };
+    let ours = match answer {
+        Answer::Placed { provider_call_id } => Some(provider_call_id.as_str()),
+        Answer::Failed(_) => None,
+    };
+    if !still_ours(client, call, ours)? {
+        return Ok(sent("skipped", "the call moved on meanwhile".into()));
+    }
     let (outcome, detail, result) = match answer {
         Answer::Placed { provider_call_id } => (
             "placed",
             provider_call_id.clone(),
             crate::calls::place(client, Some(call.id), provider_call_id)?,
+        ),
+        // Refused for now (429): back in the queue after the pause, no
+        // attempt counted.
+        Answer::Failed(Failure {
+            pause: Some(pause),
+            reason,
+            ..
+        }) => (
+            "waits",
+            reason.clone(),
+            crate::calls::put_back(client, call.id, reason, pause.as_secs_f64())?,
         ),
         Answer::Failed(Failure {
             retryable, reason, ..
@@ -141,18 +186,8 @@ fn record(client: &SpiClient<'_>, call: &ClaimedCall, answer: &Answer) -> Result
         }
     };
     Ok(match result {
-        Ok(_) => Sent {
-            call: call.id,
-            provider: call.provider_name.clone(),
-            outcome,
-            detail,
-        },
-        Err(err) => Sent {
-            call: call.id,
-            provider: call.provider_name.clone(),
-            outcome: "skipped",
-            detail: err.message,
-        },
+        Ok(_) => sent(outcome, detail),
+        Err(err) => sent("skipped", err.message),
     })
 }
 
@@ -185,6 +220,30 @@ fn send(calls: Vec<ClaimedCall>) -> Vec<Sent> {
         return Vec::new();
     }
     spi(Spi::connect_mut(|client| {
+        // Only the calls still as this backend claimed them: in progress,
+        // no call id, the same attempt (a claim rolled back, a rescue or
+        // another claim meanwhile leave a call out).
+        let as_claimed: Vec<[u8; 16]> = plans::query(
+            client,
+            "SELECT q.id, q.retry_count FROM public.call_queue q
+             WHERE q.id = ANY ($1) AND q.status = 'in-progress' AND q.call_id IS NULL",
+            &[calls.iter().map(|c| c.id).collect::<Vec<_>>().into()],
+        )?
+        .filter_map(|r| match (r.get::<Uuid>(1), r.get::<i32>(2)) {
+            (Ok(Some(id)), Ok(attempts)) => Some((id, attempts.unwrap_or(0))),
+            _ => None,
+        })
+        .filter(|(id, attempts)| {
+            calls
+                .iter()
+                .any(|c| c.id == *id && c.attempt - 1 == *attempts)
+        })
+        .map(|(id, _)| *id.as_bytes())
+        .collect();
+        let calls: Vec<ClaimedCall> = calls
+            .into_iter()
+            .filter(|c| as_claimed.contains(c.id.as_bytes()))
+            .collect();
         let provider_ids: Vec<Uuid> = calls.iter().map(|c| c.provider_id).collect();
         let call_ids: Vec<Uuid> = calls.iter().map(|c| c.id).collect();
         let apis = load_apis(client, &provider_ids)?;
@@ -206,6 +265,7 @@ fn send(calls: Vec<ClaimedCall>) -> Vec<Sent> {
                     let key = api.key.clone()?;
                     let spec = CallSpec {
                         call_queue_id: &call.id.to_string(),
+                        attempt: call.attempt,
                         to: &call.recipient_number,
                         from: &call.from_number,
                         phone_id: call.phone_id.as_deref(),
@@ -238,7 +298,10 @@ fn send(calls: Vec<ClaimedCall>) -> Vec<Sent> {
                 }))),
             }
         }
-        let mut sent = sender::send_all(&outgoing, crate::settings::dispatch_limits()).into_iter();
+        let mut sent = sender::send_all(&outgoing, crate::settings::dispatch_limits(), &mut || {
+            check_for_interrupts!();
+        })
+        .into_iter();
         let answers: Vec<Answer> = answers
             .into_iter()
             .map(|answer| answer.unwrap_or_else(|| sent.next().expect("one answer per request")))
@@ -305,6 +368,7 @@ mod dialer {
         ),
     > {
         require_worker("dispatch_due_calls");
+        crate::routing::require_read_committed("dispatch_due_calls");
         let mine: Vec<ClaimedCall> = CLAIMED.with(|kept| {
             let mut kept = kept.borrow_mut();
             calls

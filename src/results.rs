@@ -278,21 +278,25 @@ fn record(
 /// provider may report the call's end before the dispatcher's transaction
 /// that records the call id commits. Such a result names its call: one in
 /// progress without a call id, of a provider that speaks the API the body
-/// is in, gets the call id now (as `mark_call_placed()` would).
+/// is in, at the attempt the body names, whose call id has no result yet,
+/// gets the call id now (as `mark_call_placed()` would).
 fn bind_early_result(client: &SpiClient<'_>, result: &CallResult) -> Result<(), SpiError> {
-    let Some(queued_call) = result.queued_call.as_deref() else {
+    let (Some(queued_call), Some(attempt)) = (result.queued_call.as_deref(), result.queued_attempt)
+    else {
         return Ok(());
     };
     plans::first(
         client,
         "UPDATE public.call_queue q SET call_id = $2
-         WHERE q.id = $1::uuid AND q.status = 'in-progress' AND q.call_id IS NULL
+         WHERE q.id = $1::uuid AND q.status = 'in-progress' AND q.call_id IS NULL AND q.retry_count = $4 - 1
            AND q.provider_id IN (SELECT p.id FROM public.call_service_providers p WHERE p.api = $3)
+           AND NOT EXISTS (SELECT FROM public.user_call_history h WHERE h.call_id = $2)
          RETURNING q.id",
         &[
             queued_call.into(),
             result.call_id.as_str().into(),
             result.provider.name().into(),
+            attempt.into(),
         ],
         |r| r.get::<pgrx::Uuid>(1),
     )
@@ -314,7 +318,7 @@ fn record_result(payload: &str) -> Result<Answer, DialerError> {
     };
     spi(Spi::connect_mut(|client| {
         let mut call = load_call(client, &result.call_id)?;
-        if call.is_none() && result.queued_call.is_some() {
+        if call.is_none() && result.queued_call.is_some() && result.queued_attempt.is_some() {
             // Bound now, or by the dispatcher meanwhile (the bind waited for
             // its transaction to end): read again, with a new snapshot.
             bind_early_result(client, &result)?;

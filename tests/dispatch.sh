@@ -6,8 +6,8 @@
 #     dispatch_due_calls() passes and all their results recorded; no provider
 #     ever has more calls in progress at the mock than its limit, no call is
 #     placed twice, every request carries its key and a body as documented;
-#   - 400 fails a call for good with the provider's message; 429 queues it
-#     again and pauses the provider for its Retry-After; 500, garbage, a
+#   - 400 fails a call for good with the provider's message; 429 puts it
+#     back (no attempt counted) and pauses the provider for its Retry-After; 500, garbage, a
 #     hang-up and a hang queue it again;
 #   - a wrong key fails the call with the provider's message, and no key
 #     appears in last_error or in the server's log;
@@ -105,8 +105,10 @@ check "a 400 fails the call for good, with the provider's message" \
 control '{"provider": "retell", "mode": "429", "retry_after": "30"}'
 id=$(one_call 2 0002)
 dispatch_one
-check "a 429 queues the call again, with the provider's message" \
-    "queued|1|retell 429: Account rate limited, please throttle your requests." "$(row "$id")"
+check "a 429 puts the call back in the queue without counting an attempt, with the provider's message" \
+    "queued|0|retell 429: Account rate limited, please throttle your requests." "$(row "$id")"
+check "due when the pause ends" "t" \
+    "$(q "SELECT scheduled_time BETWEEN now() + interval '25 seconds' AND now() + interval '31 seconds' FROM call_queue WHERE id = '$id'")"
 check "and pauses the provider for its Retry-After" "t" \
     "$(q "SELECT paused_until BETWEEN now() + interval '25 seconds' AND now() + interval '31 seconds'
           FROM dialer.provider_state WHERE provider_id = 'd1d1d1d1-0000-4000-8000-0000000000b2'")"

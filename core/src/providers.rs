@@ -67,9 +67,11 @@ pub fn api_key(credentials: &Value) -> Result<&str, String> {
 /// One claimed call, as the provider is to place it.
 #[derive(Debug, Clone)]
 pub struct CallSpec<'a> {
-    /// `call_queue.id`, sent as metadata so that the provider's records
-    /// name the call.
+    /// `call_queue.id` and the attempt (1 for the first), sent as metadata
+    /// so that the provider's records name the call, and a result that comes
+    /// before the call id was recorded finds its call and attempt.
     pub call_queue_id: &'a str,
+    pub attempt: i32,
     /// The recipient, E.164.
     pub to: &'a str,
     /// The caller number, E.164 (`provider_phone_numbers.full_number`).
@@ -169,7 +171,7 @@ fn vapi_body(call: &CallSpec<'_>) -> Result<Value, String> {
     );
     overrides.insert(
         "metadata".into(),
-        json!({ "call_queue_id": call.call_queue_id }),
+        json!({ "call_queue_id": call.call_queue_id, "attempt": call.attempt }),
     );
     if let Some(voice) = call.voice {
         // VAPI's voice object names the voice's own provider: stored as
@@ -213,7 +215,7 @@ fn retell_body(call: &CallSpec<'_>) -> Value {
         "from_number": call.from,
         "to_number": call.to,
         "retell_llm_dynamic_variables": variables,
-        "metadata": { "call_queue_id": call.call_queue_id },
+        "metadata": { "call_queue_id": call.call_queue_id, "attempt": call.attempt },
     });
     if let Some(agent) = call.agent {
         body["override_agent_id"] = Value::String(agent.into());
@@ -233,7 +235,7 @@ fn bland_body(call: &CallSpec<'_>) -> Result<Value, String> {
         "from": call.from,
         "pathway_id": pathway,
         "request_data": call.variables,
-        "metadata": { "call_queue_id": call.call_queue_id },
+        "metadata": { "call_queue_id": call.call_queue_id, "attempt": call.attempt },
     });
     if let Some(voice) = call.voice {
         body["voice"] = Value::String(voice.into());

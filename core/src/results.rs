@@ -74,6 +74,9 @@ pub struct CallResult {
     /// result that comes before the dispatcher recorded the provider's call
     /// id still finds its call.
     pub queued_call: Option<String>,
+    /// The attempt (1 for the first) the dispatcher sent beside it: a late
+    /// result of an earlier attempt never binds to a later one.
+    pub queued_attempt: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -260,6 +263,13 @@ fn vapi(message: &Value) -> Result<Webhook, DialerError> {
             )
             .or_else(|| text(message, &["call", "metadata", "call_queue_id"])),
         ),
+        queued_attempt: attempt(
+            number(
+                message,
+                &["call", "assistantOverrides", "metadata", "attempt"],
+            )
+            .or_else(|| number(message, &["call", "metadata", "attempt"])),
+        ),
     }))
 }
 
@@ -321,6 +331,7 @@ fn retell(payload: &Value) -> Result<Webhook, DialerError> {
         // Retell reports cents.
         cost: number(call, &["call_cost", "combined_cost"]).map(|cents| cents / 100.0),
         queued_call: queued_call(text(call, &["metadata", "call_queue_id"])),
+        queued_attempt: attempt(number(call, &["metadata", "attempt"])),
     }))
 }
 
@@ -375,6 +386,7 @@ fn bland(payload: &Value) -> Result<Webhook, DialerError> {
         duration_secs,
         cost: number(payload, &["price"]),
         queued_call: queued_call(text(payload, &["metadata", "call_queue_id"])),
+        queued_attempt: attempt(number(payload, &["metadata", "attempt"])),
     }))
 }
 
@@ -384,6 +396,12 @@ fn queued_call(id: Option<String>) -> Option<String> {
     uuid::Uuid::parse_str(id?.trim())
         .ok()
         .map(|id| id.to_string())
+}
+
+/// A metadata `attempt`: a whole number from 1 up.
+fn attempt(n: Option<f64>) -> Option<i32> {
+    n.filter(|n| n.fract() == 0.0 && *n >= 1.0 && *n <= f64::from(i32::MAX))
+        .map(|n| n as i32)
 }
 
 /// Whether a Bland `error_message` says that trying the call again cannot

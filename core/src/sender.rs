@@ -45,8 +45,10 @@ pub struct Limits {
 }
 
 /// Sends every request, at most `limits.in_flight` at once, and returns their
-/// answers in the same order.
-pub fn send_all(outgoing: &[Outgoing], limits: Limits) -> Vec<Answer> {
+/// answers in the same order. While they are out, the calling thread runs
+/// `tick` every 20 ms (the server's interrupt check: a cancel ends the wait,
+/// each thread still ending its request within the timeout).
+pub fn send_all(outgoing: &[Outgoing], limits: Limits, tick: &mut dyn FnMut()) -> Vec<Answer> {
     if outgoing.is_empty() {
         return Vec::new();
     }
@@ -61,6 +63,7 @@ pub fn send_all(outgoing: &[Outgoing], limits: Limits) -> Vec<Answer> {
         .build()
         .into();
     let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
     let answers: Mutex<Vec<Option<Answer>>> = Mutex::new(vec![None; outgoing.len()]);
     std::thread::scope(|scope| {
         for _ in 0..limits.in_flight.clamp(1, outgoing.len()) {
@@ -71,7 +74,12 @@ pub fn send_all(outgoing: &[Outgoing], limits: Limits) -> Vec<Answer> {
                 };
                 let answer = send(&agent, one);
                 answers.lock().expect("no thread panics holding it")[index] = Some(answer);
+                done.fetch_add(1, Ordering::Release);
             });
+        }
+        while done.load(Ordering::Acquire) < outgoing.len() {
+            std::thread::sleep(Duration::from_millis(20));
+            tick();
         }
     });
     answers

@@ -12,16 +12,16 @@ INSERT INTO call_service_providers (id, name, type, concurrency_limit, priority,
     ('44444444-4444-4444-8444-0000000000d2', 'Retell', 'voice', 5, 2, 'retell');
 -- A result for call $1 in a provider's own format, naming $2 as the
 -- dispatcher's call_queue_id.
-CREATE FUNCTION tests.vapi_result(call_id text, queued uuid) RETURNS jsonb LANGUAGE sql AS $$
+CREATE FUNCTION tests.vapi_result(call_id text, queued uuid, attempt int DEFAULT 1) RETURNS jsonb LANGUAGE sql AS $$
     SELECT jsonb_build_object('message', jsonb_build_object(
         'type', 'end-of-call-report', 'endedReason', 'customer-ended-call', 'durationSeconds', 61,
         'call', jsonb_build_object('id', call_id,
-                                   'assistantOverrides', jsonb_build_object('metadata', jsonb_build_object('call_queue_id', queued)))))
+                                   'assistantOverrides', jsonb_build_object('metadata', jsonb_build_object('call_queue_id', queued, 'attempt', attempt)))))
 $$;
-CREATE FUNCTION tests.retell_result(call_id text, queued uuid) RETURNS jsonb LANGUAGE sql AS $$
+CREATE FUNCTION tests.retell_result(call_id text, queued uuid, attempt int DEFAULT 1) RETURNS jsonb LANGUAGE sql AS $$
     SELECT jsonb_build_object('event', 'call_ended', 'call', jsonb_build_object(
         'call_id', call_id, 'disconnection_reason', 'user_hangup', 'duration_ms', 61000,
-        'metadata', jsonb_build_object('call_queue_id', queued)))
+        'metadata', jsonb_build_object('call_queue_id', queued, 'attempt', attempt)))
 $$;
 -- A call of alice's in progress with the VAPI provider, as a claim leaves it.
 CREATE FUNCTION tests.in_progress(id uuid, call_id text DEFAULT NULL) RETURNS void LANGUAGE sql AS $$
@@ -111,6 +111,9 @@ SELECT throws_ok($$SELECT mark_call_placed('c0000000-0000-4000-8000-0000000000e1
 SELECT tests.as_owner();
 SELECT tests.in_progress('c0000000-0000-4000-8000-0000000000e2');
 SELECT tests.as_service();
+SELECT throws_ok($$SELECT * FROM record_call_result(tests.vapi_result('vapi-late', 'c0000000-0000-4000-8000-0000000000e2', 2))$$,
+                 'PT404', 'no call has provider call id vapi-late',
+                 'a result naming another attempt of the call does not bind to this one');
 SELECT throws_ok($$SELECT * FROM record_call_result(tests.retell_result('retell-x', 'c0000000-0000-4000-8000-0000000000e2'))$$,
                  'PT404', 'no call has provider call id retell-x',
                  'a result in Retell''s format does not bind a call of a VAPI provider');
@@ -126,7 +129,7 @@ VALUES ('c0000000-0000-4000-8000-0000000000e4', :alice, '+14155550144', 'queued'
 SELECT tests.as_service();
 SELECT throws_ok($$SELECT * FROM record_call_result(tests.vapi_result('vapi-queued', 'c0000000-0000-4000-8000-0000000000e4'))$$,
                  'PT404', NULL, 'nor a call that is not in progress');
-SELECT is((SELECT count(*) FROM call_queue WHERE call_id IN ('retell-x', 'vapi-other-3', 'vapi-queued')),
+SELECT is((SELECT count(*) FROM call_queue WHERE call_id IN ('vapi-late', 'retell-x', 'vapi-other-3', 'vapi-queued')),
           0::bigint, 'refused results bound nothing');
 
 SELECT * FROM finish();

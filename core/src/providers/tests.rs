@@ -21,6 +21,7 @@ fn call<'a>(
 ) -> CallSpec<'a> {
     CallSpec {
         call_queue_id: "6c1f2d4e-0000-4000-8000-000000000001",
+        attempt: 2,
         to: "+14155550123",
         from: "+12125550100",
         phone_id: Some("pn_7a1b"),
@@ -63,7 +64,7 @@ fn vapi_request_is_post_call_with_assistant_number_customer_and_overrides() {
             "customer": {"number": "+14155550123"},
             "assistantOverrides": {
                 "variableValues": {"patient_name": "Ana Silva", "visits": 3, "vip": true},
-                "metadata": {"call_queue_id": "6c1f2d4e-0000-4000-8000-000000000001"},
+                "metadata": {"call_queue_id": "6c1f2d4e-0000-4000-8000-000000000001", "attempt": 2},
                 "voice": {"provider": "11labs", "voiceId": "21m00Tcm4TlvDq8ikWAM"}
             }
         })
@@ -143,7 +144,7 @@ fn retell_request_has_numbers_agent_override_and_string_variables() {
             "override_agent_id": "agent_8d2f0c",
             "agent_override": {"agent": {"voice_id": "11labs-Adrian"}},
             "retell_llm_dynamic_variables": {"patient_name": "Ana Silva", "visits": "3", "vip": "true"},
-            "metadata": {"call_queue_id": "6c1f2d4e-0000-4000-8000-000000000001"}
+            "metadata": {"call_queue_id": "6c1f2d4e-0000-4000-8000-000000000001", "attempt": 2}
         })
     );
     // without an agent of its own the number's agent answers
@@ -173,7 +174,7 @@ fn bland_request_has_phone_number_from_pathway_voice_and_request_data() {
             "pathway_id": "5e8f3a2b-1c4d-4e6f-9a0b-7c8d9e0f1a2b",
             "voice": "maya",
             "request_data": {"patient_name": "Ana Silva", "visits": 3, "vip": true},
-            "metadata": {"call_queue_id": "6c1f2d4e-0000-4000-8000-000000000001"},
+            "metadata": {"call_queue_id": "6c1f2d4e-0000-4000-8000-000000000001", "attempt": 2},
             "webhook": "https://example.supabase.co/functions/v1/bland"
         })
     );

@@ -300,19 +300,24 @@ fn implausible_durations_are_refused() {
 fn the_dispatchers_call_queue_id_comes_back_in_each_format() {
     let id = "6c1f2d4e-0000-4000-8000-000000000001";
     let vapi = json!({"message": {"type": "end-of-call-report", "endedReason": "customer-ended-call",
-        "call": {"id": "c1", "assistantOverrides": {"metadata": {"call_queue_id": id}}}}});
+        "call": {"id": "c1", "assistantOverrides": {"metadata": {"call_queue_id": id, "attempt": 2}}}}});
     let retell = json!({"event": "call_ended", "call": {"call_id": "c2", "disconnection_reason": "user_hangup",
-        "metadata": {"call_queue_id": id}}});
-    let bland = json!({"call_id": "c3", "completed": true, "status": "completed", "metadata": {"call_queue_id": id}});
+        "metadata": {"call_queue_id": id, "attempt": 2}}});
+    let bland = json!({"call_id": "c3", "completed": true, "status": "completed", "call_length": 1.0, "metadata": {"call_queue_id": id, "attempt": 2}});
     for body in [vapi, retell, bland] {
         assert_eq!(result_of(&body).queued_call.as_deref(), Some(id), "{body}");
+        assert_eq!(result_of(&body).queued_attempt, Some(2), "{body}");
     }
     // upper case is written as PostgreSQL writes uuids; anything else is none
-    let upper = json!({"call_id": "c3", "completed": true, "metadata": {"call_queue_id": id.to_uppercase()}});
+    let upper = json!({"call_id": "c3", "completed": true, "call_length": 1.0, "metadata": {"call_queue_id": id.to_uppercase()}});
     assert_eq!(result_of(&upper).queued_call.as_deref(), Some(id));
     for odd in [json!("not-a-uuid"), json!(42), json!(null), json!({"a": 1})] {
-        let body = json!({"call_id": "c3", "completed": true, "metadata": {"call_queue_id": odd}});
+        let body = json!({"call_id": "c3", "completed": true, "call_length": 1.0, "metadata": {"call_queue_id": odd}});
         assert_eq!(result_of(&body).queued_call, None, "{body}");
     }
     assert_eq!(result("vapi_end_of_call_report").queued_call, None);
+    for odd in [json!(0), json!(1.5), json!("two"), json!(-1)] {
+        let body = json!({"call_id": "c3", "completed": true, "call_length": 1.0, "metadata": {"attempt": odd}});
+        assert_eq!(result_of(&body).queued_attempt, None, "{body}");
+    }
 }

@@ -157,6 +157,7 @@ fn a_request_goes_out_as_built_and_its_call_id_comes_back() {
     let answers = send_all(
         &[outgoing(&server.url, Provider::Vapi, body)],
         limits(5000, 4),
+        &mut || {},
     );
     assert_eq!(
         answers,
@@ -189,7 +190,7 @@ fn answers_come_back_in_order_with_requests_in_flight_at_once() {
     let all: Vec<Outgoing> = (0..12)
         .map(|i| outgoing(&server.url, Provider::Retell, &format!(r#"{{"n":{i}}}"#)))
         .collect();
-    let answers = send_all(&all, limits(5000, 4));
+    let answers = send_all(&all, limits(5000, 4), &mut || {});
     // four at once (each answer waits 150 ms), never more
     assert_eq!(server.most_at_once.load(Ordering::SeqCst), 4);
     let received = server.received.lock().unwrap();
@@ -222,11 +223,11 @@ fn a_rate_limit_pauses_and_a_server_error_is_retried() {
         }
     });
     let all = [outgoing(&server.url, Provider::Retell, "{}")];
-    let answers = send_all(&all, limits(5000, 1));
+    let answers = send_all(&all, limits(5000, 1), &mut || {});
     let f = failure(&answers[0]);
     assert!(f.retryable);
     assert_eq!(f.pause, Some(Duration::from_secs(4)));
-    let answers = send_all(&all, limits(5000, 1));
+    let answers = send_all(&all, limits(5000, 1), &mut || {});
     let f = failure(&answers[0]);
     assert_eq!(
         (f.retryable, f.reason.as_str()),
@@ -244,7 +245,7 @@ fn a_provider_that_hangs_or_hangs_up_is_retried_as_perhaps_reached() {
         }
     });
     let all = [outgoing(&server.url, Provider::Bland, "{}")];
-    let answers = send_all(&all, limits(300, 1));
+    let answers = send_all(&all, limits(300, 1), &mut || {});
     let f = failure(&answers[0]);
     assert!(f.retryable);
     assert!(
@@ -253,7 +254,7 @@ fn a_provider_that_hangs_or_hangs_up_is_retried_as_perhaps_reached() {
         "{}",
         f.reason
     );
-    let answers = send_all(&all, limits(3000, 1));
+    let answers = send_all(&all, limits(3000, 1), &mut || {});
     let f = failure(&answers[0]);
     assert!(f.retryable);
     assert!(
@@ -261,6 +262,20 @@ fn a_provider_that_hangs_or_hangs_up_is_retried_as_perhaps_reached() {
         "{}",
         f.reason
     );
+}
+
+#[test]
+fn the_caller_is_ticked_while_requests_are_out() {
+    let server = serve(Duration::from_millis(200), |_| {
+        reply(201, &[], r#"{"id":"c"}"#)
+    });
+    let mut ticks = 0;
+    send_all(
+        &[outgoing(&server.url, Provider::Vapi, "{}")],
+        limits(5000, 1),
+        &mut || ticks += 1,
+    );
+    assert!(ticks >= 2, "{ticks}");
 }
 
 #[test]
@@ -276,7 +291,7 @@ fn a_provider_that_cannot_be_reached_certainly_got_nothing() {
         Provider::Vapi,
         "{}",
     )];
-    let answers = send_all(&all, limits(2000, 1));
+    let answers = send_all(&all, limits(2000, 1), &mut || {});
     let f = failure(&answers[0]);
     assert!(f.retryable);
     assert!(
@@ -294,7 +309,7 @@ fn redirects_are_not_followed_and_garbage_is_survived() {
         _ => reply(500, &[], &"x".repeat(1 << 20)),
     });
     let all = [outgoing(&server.url, Provider::Vapi, "{}")];
-    let f = failure(&send_all(&all, limits(3000, 1))[0]).clone();
+    let f = failure(&send_all(&all, limits(3000, 1), &mut || {})[0]).clone();
     assert_eq!(
         (f.retryable, f.reason.as_str()),
         (false, "vapi 302: (no body)")
@@ -304,7 +319,7 @@ fn redirects_are_not_followed_and_garbage_is_survived() {
         1,
         "the redirect was not followed"
     );
-    let f = failure(&send_all(&all, limits(3000, 1))[0]).clone();
+    let f = failure(&send_all(&all, limits(3000, 1), &mut || {})[0]).clone();
     assert!(f.retryable, "{}", f.reason);
     assert!(
         f.reason.starts_with("vapi did not answer: "),
@@ -312,7 +327,7 @@ fn redirects_are_not_followed_and_garbage_is_survived() {
         f.reason
     );
     // a huge answer is read no further than a reason can show
-    let f = failure(&send_all(&all, limits(3000, 1))[0]).clone();
+    let f = failure(&send_all(&all, limits(3000, 1), &mut || {})[0]).clone();
     assert!(f.retryable);
     assert!(f.reason.chars().count() <= crate::providers::MAX_REASON_CHARS + 1);
 }
@@ -325,6 +340,7 @@ fn the_key_never_shows_in_a_reason() {
         &send_all(
             &[outgoing(&server.url, Provider::Vapi, "{}")],
             limits(3000, 1),
+            &mut || {},
         )[0],
     )
     .clone();
