@@ -1,8 +1,8 @@
 ---------------------------------------------------------------------------
 -- The dispatcher (src/dispatch.rs): pg_dialer places due calls with their
 -- providers itself. dispatch_due_calls() is one pass in the caller's
--- session (pg_cron can run it: schedule_dialer_jobs()); the claim is
--- committed before any request leaves, and each answer is recorded after.
+-- session (a scheduler or pg_cron can run it); the claim is committed
+-- before any request leaves, and the answers are recorded after.
 ---------------------------------------------------------------------------
 
 -- Per provider: paused until (after a 429, for its Retry-After), and the

@@ -36,6 +36,10 @@ use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+/// How long a provider whose api or credentials the dispatcher cannot use
+/// takes no calls of the dispatcher's.
+const PROVIDER_UNUSABLE_PAUSE: std::time::Duration = std::time::Duration::from_secs(60);
+
 thread_local! {
     /// The calls this backend's last `dispatch_claim()` claimed, by id.
     static CLAIMED: RefCell<HashMap<[u8; 16], ClaimedCall>> = RefCell::new(HashMap::new());
@@ -253,16 +257,27 @@ fn send(calls: Vec<ClaimedCall>) -> Vec<Sent> {
         let mut outgoing = Vec::new();
         let mut answers: Vec<Option<Answer>> = Vec::new();
         for call in &calls {
+            // A provider the dispatcher cannot use now (its api unset or its
+            // credentials unreadable since the claim): the call goes back,
+            // no attempt counted, and the provider pauses; a call that
+            // cannot be sent as it is fails for good.
+            let unusable = |reason: String| {
+                Answer::Failed(Failure {
+                    retryable: true,
+                    reason,
+                    pause: Some(PROVIDER_UNUSABLE_PAUSE),
+                })
+            };
             let built = apis
                 .get(call.provider_id.as_bytes())
                 .ok_or_else(|| {
-                    format!(
+                    unusable(format!(
                         "provider {} has no api the dispatcher speaks",
                         call.provider_name
-                    )
+                    ))
                 })
                 .and_then(|api| {
-                    let key = api.key.clone()?;
+                    let key = api.key.clone().map_err(unusable)?;
                     let spec = CallSpec {
                         call_queue_id: &call.id.to_string(),
                         attempt: call.attempt,
@@ -274,7 +289,14 @@ fn send(calls: Vec<ClaimedCall>) -> Vec<Sent> {
                         variables: &call.variables,
                         webhook_url: webhook.as_deref(),
                     };
-                    let request = providers::build(api.provider, &key, &spec)?;
+                    let request =
+                        providers::build(api.provider, &key, &spec).map_err(|reason| {
+                            Answer::Failed(Failure {
+                                retryable: false,
+                                reason,
+                                pause: None,
+                            })
+                        })?;
                     Ok(Outgoing {
                         provider: api.provider,
                         url: format!(
@@ -291,11 +313,7 @@ fn send(calls: Vec<ClaimedCall>) -> Vec<Sent> {
                     outgoing.push(one);
                     answers.push(None);
                 }
-                Err(reason) => answers.push(Some(Answer::Failed(Failure {
-                    retryable: false,
-                    reason,
-                    pause: None,
-                }))),
+                Err(answer) => answers.push(Some(answer)),
             }
         }
         let mut sent = sender::send_all(&outgoing, crate::settings::dispatch_limits(), &mut || {

@@ -141,6 +141,14 @@ q "UPDATE call_service_providers SET api_credentials = '{\"api_key\": \"wrong-ke
 id=$(one_call 3 0004)
 dispatch_one
 check "a wrong key fails the call with the provider's message" "failed|1|bland 401: Invalid API key." "$(row "$id")"
+q "UPDATE call_service_providers SET api_credentials = '{}' WHERE id = 'd1d1d1d1-0000-4000-8000-0000000000b1'" >/dev/null
+before=$(stat "s['vapi']['requests']")
+id=$(one_call 1 0006)
+dispatch_one
+check "a provider without a usable key gets nothing; the call goes back, no attempt counted" \
+    "$before|queued|0|the provider's credentials hold no api_key" "$(stat "s['vapi']['requests']")|$(row "$id")"
+check "and the provider pauses" "t" \
+    "$(q "SELECT paused_until > now() FROM dialer.provider_state WHERE provider_id = 'd1d1d1d1-0000-4000-8000-0000000000b1'")"
 check "no key shows in any call's last_error" "0" \
     "$(q "SELECT count(*) FROM call_queue WHERE last_error ~ '(vapi-key|retell-key|bland-key|wrong-key)'")"
 if [ -n "${SERVER_LOG:-}" ]; then
