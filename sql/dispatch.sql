@@ -16,7 +16,8 @@ CREATE TABLE dialer.provider_state (
 REVOKE ALL ON dialer.provider_state FROM PUBLIC;
 
 -- One pass: claim (committed: the calls are in progress, being sent), then
--- send and record. CALL it outside a transaction block. No SET clause: a
+-- send and record a run of calls at a time, each run committed. CALL it
+-- outside a transaction block. No SET clause: a
 -- procedure that commits may not have one; every name is qualified.
 CREATE PROCEDURE dispatch_due_calls(max_calls integer DEFAULT 50)
     LANGUAGE plpgsql
@@ -25,8 +26,9 @@ DECLARE claimed uuid[];
 BEGIN
     claimed := dialer.dispatch_claim(max_calls);
     COMMIT;
-    PERFORM dialer.dispatch_send(claimed);
-    COMMIT;
+    WHILE EXISTS (SELECT FROM dialer.dispatch_send(claimed)) LOOP
+        COMMIT;
+    END LOOP;
 END
 $$;
 REVOKE ALL ON PROCEDURE dispatch_due_calls(integer) FROM PUBLIC, anon;

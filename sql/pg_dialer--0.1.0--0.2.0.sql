@@ -929,8 +929,9 @@ DECLARE claimed uuid[];
 BEGIN
     claimed := dialer.dispatch_claim(max_calls);
     COMMIT;
-    PERFORM dialer.dispatch_send(claimed);
-    COMMIT;
+    WHILE EXISTS (SELECT FROM dialer.dispatch_send(claimed)) LOOP
+        COMMIT;
+    END LOOP;
 END
 $$;
 REVOKE ALL ON PROCEDURE dispatch_due_calls(integer) FROM PUBLIC, anon;

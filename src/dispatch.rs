@@ -9,7 +9,8 @@
 //!    (`call_service_providers.api`) and that are not paused, and commits:
 //!    each call is then in progress without a provider call id, which marks
 //!    it as being sent. The claimed calls are kept in this backend.
-//! 2. `dialer.dispatch_send()` builds each call's request
+//! 2. `dialer.dispatch_send()`, run and committed again and again, a run
+//!    at a time of `pg_dialer.dispatch_in_flight` calls, builds each call's request
 //!    (core/src/providers.rs), sends them several at once
 //!    (core/src/sender.rs), and records each answer: the provider's call id
 //!    (as `mark_call_placed()`), or a failure (as `mark_call_failed()`,
@@ -369,9 +370,13 @@ mod dialer {
         ids
     }
 
-    /// The second step of `dispatch_due_calls()`: sends the calls of
-    /// `calls` that this backend claimed (others are left alone) and
-    /// records what became of each.
+    /// The second step of `dispatch_due_calls()`, run until it returns no
+    /// row, with a commit after each run: sends the next calls of `calls`
+    /// that this backend claimed and has not sent (others are left alone),
+    /// as many as `pg_dialer.dispatch_in_flight`, and records what became of
+    /// each. Each run's answers are committed before the next requests
+    /// leave: an error or a cancel loses at most one run's records, and a
+    /// provider's result rarely comes before its call id.
     #[pg_extern(volatile, strict, parallel_unsafe, requires = ["tables"])]
     #[search_path(pg_catalog)]
     fn dispatch_send(
@@ -387,11 +392,13 @@ mod dialer {
     > {
         require_worker("dispatch_due_calls");
         crate::routing::require_read_committed("dispatch_due_calls");
+        let run = crate::settings::dispatch_limits().in_flight;
         let mine: Vec<ClaimedCall> = CLAIMED.with(|kept| {
             let mut kept = kept.borrow_mut();
             calls
                 .iter()
                 .filter_map(|id| kept.remove(id.as_bytes()))
+                .take(run)
                 .collect()
         });
         TableIterator::new(
