@@ -95,7 +95,12 @@ fn load_apis(client: &SpiClient<'_>, ids: &[Uuid]) -> Result<HashMap<[u8; 16], A
 }
 
 /// Each call's agent: its template's provider_agent_id, else its
-/// assistant_id.
+/// assistant_id; of public templates only. A user writes their private
+/// templates' agent ids, and an agent id names an agent of the operator's
+/// provider account: any agent, other tenants' included. Publishing a
+/// template is an admin's act, so only admins choose which agents calls
+/// use; a private template's call goes without one (the caller number's
+/// agent at Retell; refused by VAPI and Bland, which need one).
 fn load_agents(
     client: &SpiClient<'_>,
     ids: &[Uuid],
@@ -105,7 +110,7 @@ fn load_agents(
             client,
             "SELECT q.id, coalesce(t.provider_agent_id, t.assistant_id::text)
              FROM public.call_queue q JOIN public.call_templates t ON t.id = q.template_id
-             WHERE q.id = ANY ($1)",
+             WHERE q.id = ANY ($1) AND coalesce(t.is_public, false)",
             &[ids.to_vec().into()],
         )?
         .filter_map(|row| match (row.get::<Uuid>(1), row.get::<String>(2)) {

@@ -155,6 +155,19 @@ if [ -n "${SERVER_LOG:-}" ]; then
     check "no key shows in the server's log" "0" "$(grep -cE 'vapi-key-7c1e93|retell-key-5a0f22|bland-key-9d4b71|wrong-key-0e6f5d4c' "$SERVER_LOG" || true)"
 fi
 
+# A private template's agent id is the user's to write: never sent.
+q "INSERT INTO call_templates (id, name, is_public, created_by, provider_id, provider_agent_id, params)
+   VALUES ('d1d1d1d1-0000-4000-8000-0000000000d9', 'Private', false, 'd1d1d1d1-0000-4000-8000-000000000001',
+           'd1d1d1d1-0000-4000-8000-0000000000b2', 'agent_of_another_tenant',
+           '{\"patient_name\": {\"type\": \"string\"}}')" >/dev/null
+id=$(one_call 9 0007)
+dispatch_one
+check "a private template's agent id is not sent: the caller number's agent answers" "" \
+    "$(curl -s "$mock_url/_requests" | python3 -c "
+import json, sys
+r = [x['body'] for x in json.load(sys.stdin) if x['provider'] == 'retell' and x['body']['to_number'] == '+14157770007']
+print(r[-1].get('override_agent_id', ''))")"
+
 # ------------------------------------------------------------ who may
 check_match "a signed-in user may not dispatch" "is for the dialing worker" \
     "$(psql -X -q -d "$db" -c "SET ROLE authenticated" \
