@@ -232,11 +232,13 @@ fn send(calls: Vec<ClaimedCall>) -> Vec<Sent> {
     spi(Spi::connect_mut(|client| {
         // Only the calls still as this backend claimed them: in progress,
         // no call id, the same attempt (a claim rolled back, a rescue or
-        // another claim meanwhile leave a call out).
+        // another claim meanwhile leave a call out), locked until this run
+        // commits, so that no rescue takes one while its request is out.
         let as_claimed: Vec<[u8; 16]> = plans::query(
             client,
-            "SELECT q.id, q.retry_count FROM public.call_queue q
-             WHERE q.id = ANY ($1) AND q.status = 'in-progress' AND q.call_id IS NULL",
+            "SELECT q.id, coalesce(q.retry_count, 0) FROM public.call_queue q
+             WHERE q.id = ANY ($1) AND q.status = 'in-progress' AND q.call_id IS NULL
+             FOR UPDATE",
             &[calls.iter().map(|c| c.id).collect::<Vec<_>>().into()],
         )?
         .filter_map(|r| match (r.get::<Uuid>(1), r.get::<i32>(2)) {
@@ -250,10 +252,49 @@ fn send(calls: Vec<ClaimedCall>) -> Vec<Sent> {
         })
         .map(|(id, _)| *id.as_bytes())
         .collect();
-        let calls: Vec<ClaimedCall> = calls
+        let mut done = Vec::new();
+        let (calls, moved_on): (Vec<ClaimedCall>, Vec<ClaimedCall>) = calls
             .into_iter()
-            .filter(|c| as_claimed.contains(c.id.as_bytes()))
-            .collect();
+            .partition(|c| as_claimed.contains(c.id.as_bytes()));
+        for call in moved_on {
+            done.push(Sent {
+                call: call.id,
+                provider: call.provider_name,
+                outcome: "skipped",
+                detail: "the call moved on before it was sent".into(),
+            });
+        }
+        // Providers paused since the claim (a 429 in an earlier run of this
+        // pass): their calls go back until the pause ends, unsent.
+        let paused: HashMap<[u8; 16], f64> = crate::identity::as_extension_owner(|| {
+            plans::query(
+                client,
+                "SELECT s.provider_id, extract(epoch FROM s.paused_until - now())::float8
+                 FROM dialer.provider_state s WHERE s.paused_until > now()",
+                &[],
+            )?
+            .map(|r| {
+                Ok((
+                    *r.get::<Uuid>(1)?.expect("a provider").as_bytes(),
+                    r.get::<f64>(2)?.unwrap_or(0.0),
+                ))
+            })
+            .collect::<Result<_, SpiError>>()
+        })?;
+        let (calls, waiting): (Vec<ClaimedCall>, Vec<ClaimedCall>) = calls
+            .into_iter()
+            .partition(|c| !paused.contains_key(c.provider_id.as_bytes()));
+        for call in waiting {
+            let secs = paused[call.provider_id.as_bytes()];
+            let reason = format!("provider {} is paused", call.provider_name);
+            let result = crate::calls::put_back(client, call.id, &reason, secs)?;
+            done.push(Sent {
+                call: call.id,
+                provider: call.provider_name,
+                outcome: if result.is_ok() { "waits" } else { "skipped" },
+                detail: reason,
+            });
+        }
         let provider_ids: Vec<Uuid> = calls.iter().map(|c| c.provider_id).collect();
         let call_ids: Vec<Uuid> = calls.iter().map(|c| c.id).collect();
         let apis = load_apis(client, &provider_ids)?;
@@ -330,7 +371,6 @@ fn send(calls: Vec<ClaimedCall>) -> Vec<Sent> {
             .into_iter()
             .map(|answer| answer.unwrap_or_else(|| sent.next().expect("one answer per request")))
             .collect();
-        let mut done = Vec::new();
         for (call, answer) in calls.iter().zip(&answers) {
             if let Answer::Failed(Failure {
                 pause: Some(p),

@@ -288,7 +288,7 @@ fn bind_early_result(client: &SpiClient<'_>, result: &CallResult) -> Result<(), 
     plans::first(
         client,
         "UPDATE public.call_queue q SET call_id = $2
-         WHERE q.id = $1::uuid AND q.status = 'in-progress' AND q.call_id IS NULL AND q.retry_count = $4 - 1
+         WHERE q.id = $1::uuid AND q.status = 'in-progress' AND q.call_id IS NULL AND coalesce(q.retry_count, 0) = $4 - 1
            AND q.provider_id IN (SELECT p.id FROM public.call_service_providers p WHERE p.api = $3)
            AND NOT EXISTS (SELECT FROM public.user_call_history h WHERE h.call_id = $2)
          RETURNING q.id",

@@ -121,6 +121,21 @@ q "UPDATE dialer.provider_state SET paused_until = now()" >/dev/null
 dispatch_one
 check "once the pause is over the call goes out" "in-progress" "$(q "SELECT status FROM call_queue WHERE id = '$id'")"
 
+# Within one pass: a 429 in one run keeps the pass's later runs off the provider.
+q "UPDATE dialer.provider_state SET paused_until = NULL" >/dev/null
+q "ALTER DATABASE $db SET pg_dialer.dispatch_in_flight = 1" >/dev/null
+control '{"provider": "retell", "mode": "429", "retry_after": "30"}'
+before=$(stat "s['retell']['requests']")
+a=$(one_call 2 0008)
+b=$(one_call 2 0009)
+dispatch_one
+check "after a 429 the same pass sends the provider nothing more; both calls wait, no attempt counted" \
+    "$((before + 1))|queued|0|queued|0" \
+    "$(stat "s['retell']['requests']")|$(q "SELECT string_agg(status || '|' || retry_count, '|' ORDER BY id) FROM call_queue WHERE id IN ('$a', '$b')")"
+q "ALTER DATABASE $db RESET pg_dialer.dispatch_in_flight" >/dev/null
+q "UPDATE dialer.provider_state SET paused_until = NULL" >/dev/null
+q "UPDATE call_queue SET status = 'canceled' WHERE id IN ('$a', '$b')" >/dev/null
+
 for mode in 500 garbage close; do
     control "{\"provider\": \"bland\", \"mode\": \"$mode\"}"
     id=$(one_call 3 "1$(printf %03d ${#mode})")

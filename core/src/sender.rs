@@ -66,8 +66,9 @@ pub fn send_all(outgoing: &[Outgoing], limits: Limits, tick: &mut dyn FnMut()) -
     let done = AtomicUsize::new(0);
     let answers: Mutex<Vec<Option<Answer>>> = Mutex::new(vec![None; outgoing.len()]);
     std::thread::scope(|scope| {
+        let mut threads = Vec::new();
         for _ in 0..limits.in_flight.clamp(1, outgoing.len()) {
-            scope.spawn(|| loop {
+            threads.push(scope.spawn(|| loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
                 let Some(one) = outgoing.get(index) else {
                     break;
@@ -75,9 +76,12 @@ pub fn send_all(outgoing: &[Outgoing], limits: Limits, tick: &mut dyn FnMut()) -
                 let answer = send(&agent, one);
                 answers.lock().expect("no thread panics holding it")[index] = Some(answer);
                 done.fetch_add(1, Ordering::Release);
-            });
+            }));
         }
-        while done.load(Ordering::Acquire) < outgoing.len() {
+        // (a thread that panicked ends the wait: the scope raises its panic)
+        while done.load(Ordering::Acquire) < outgoing.len()
+            && threads.iter().any(|thread| !thread.is_finished())
+        {
             std::thread::sleep(Duration::from_millis(20));
             tick();
         }
