@@ -2,7 +2,7 @@
 # A throwaway PostgreSQL cluster run by the postgres OS user (initdb refuses
 # root), reachable over the unix socket in /tmp with trust authentication.
 # PG_MAJOR (15 or 17, default 15) picks the server; pg_cron is preloaded where
-# that major has it (15).
+# that major has it (15), and the libraries in $PRELOAD (comma-separated).
 #
 #   scripts/cluster.sh start NAME PORT       # new empty cluster in /tmp/pg_dialer-NAME
 #   scripts/cluster.sh start NAME auto:BASE  # on the first free port from BASE; prints it
@@ -42,13 +42,15 @@ unix_socket_directories = '/tmp'
 fsync = off
 timezone = 'UTC'
 CONF
+    preload=${PRELOAD:-}
     if [ -f "$("$PG_CONFIG" --pkglibdir)/pg_cron.so" ]; then
+        preload=pg_cron${preload:+,$preload}
         cat >>"$dir/postgresql.conf" <<CONF
-shared_preload_libraries = 'pg_cron'
 cron.database_name = 'postgres'
 cron.host = '/tmp'
 CONF
     fi
+    [ -z "$preload" ] || echo "shared_preload_libraries = '$preload'" >>"$dir/postgresql.conf"
     # Another suite may take the port first: then the next free one.
     for attempt in 1 2 3 4 5 6 7 8 9 10; do
         echo "port = $port" >"$dir/port.conf"

@@ -9,6 +9,8 @@
 #     two users, an admin and service_role, the call pipeline, results and
 #     billing, the end-to-end flow
 #   - pg_dump / pg_restore round trip; concurrency with pgbench connections;
+#     the dispatcher against a local provider mock, in sessions and as a
+#     background worker (a cluster of its own, restarted mid-run);
 #     lock protocols as deterministic isolation specs (pg_isolation_regress)
 #   - adopting a hand-built schema; ALTER EXTENSION UPDATE from the previous
 #     release (RELEASES.md), compared with a fresh install
@@ -113,6 +115,7 @@ for major in $PG_MAJORS; do
     step "pg$major: concurrency with real connections (pgbench)" prove tests/concurrency.sh
     SERVER_LOG=/tmp/pg_dialer-test-$major-$$/server.log \
         step "pg$major: the dispatcher against a local provider mock" prove tests/dispatch.sh
+    step "pg$major: the dispatcher's background worker (own cluster, preloaded; restarts)" prove tests/worker.sh
     if [ -f "$("$PG_CONFIG" --pkglibdir)/pg_cron.so" ]; then
         step "pg$major: pg_cron runs the billing and rescue jobs" prove tests/pg_cron.sh
     else

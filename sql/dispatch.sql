@@ -15,6 +15,17 @@ CREATE TABLE dialer.provider_state (
 );
 REVOKE ALL ON dialer.provider_state FROM PUBLIC;
 
+-- What the dispatcher placed and failed per provider, by 10-second bucket,
+-- for dispatcher_status(); buckets older than an hour are dropped.
+CREATE TABLE dialer.dispatch_counts (
+    provider_id UUID NOT NULL REFERENCES public.call_service_providers (id) ON DELETE CASCADE,
+    bucket      TIMESTAMPTZ NOT NULL,
+    placed      INTEGER NOT NULL DEFAULT 0,
+    failed      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (provider_id, bucket)
+);
+REVOKE ALL ON dialer.dispatch_counts FROM PUBLIC;
+
 -- One pass: claim (committed: the calls are in progress, being sent), then
 -- send and record a run of calls at a time, each run committed. CALL it
 -- outside a transaction block. No SET clause: a
@@ -33,3 +44,6 @@ END
 $$;
 REVOKE ALL ON PROCEDURE dispatch_due_calls(integer) FROM PUBLIC, anon;
 GRANT EXECUTE ON PROCEDURE dispatch_due_calls(integer) TO authenticated, service_role;
+
+REVOKE ALL ON FUNCTION dispatcher_status(), dispatcher_worker() FROM PUBLIC, anon;
+GRANT EXECUTE ON FUNCTION dispatcher_status(), dispatcher_worker() TO authenticated, service_role;

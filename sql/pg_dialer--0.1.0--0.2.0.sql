@@ -300,7 +300,7 @@ CREATE FUNCTION dialer."validate_user_phone_number"()
 	RETURNS TRIGGER
 	LANGUAGE c
 	AS 'MODULE_PATHNAME', 'validate_user_phone_number_wrapper';
-CREATE TRIGGER validate_user_phone_number BEFORE INSERT OR UPDATE OF full_number ON user_phone_numbers
+CREATE TRIGGER validate_user_phone_number BEFORE INSERT OR UPDATE OF full_number, phone_id, provider_id ON user_phone_numbers
     FOR EACH ROW EXECUTE FUNCTION dialer.validate_user_phone_number();
 
 ---------------------------------------------------------------------------
@@ -922,6 +922,17 @@ CREATE TABLE dialer.provider_state (
 );
 REVOKE ALL ON dialer.provider_state FROM PUBLIC;
 
+-- What the dispatcher placed and failed per provider, by 10-second bucket,
+-- for dispatcher_status(); buckets older than an hour are dropped.
+CREATE TABLE dialer.dispatch_counts (
+    provider_id UUID NOT NULL REFERENCES public.call_service_providers (id) ON DELETE CASCADE,
+    bucket      TIMESTAMPTZ NOT NULL,
+    placed      INTEGER NOT NULL DEFAULT 0,
+    failed      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (provider_id, bucket)
+);
+REVOKE ALL ON dialer.dispatch_counts FROM PUBLIC;
+
 CREATE PROCEDURE dispatch_due_calls(max_calls integer DEFAULT 50)
     LANGUAGE plpgsql
 AS $$
@@ -936,6 +947,42 @@ END
 $$;
 REVOKE ALL ON PROCEDURE dispatch_due_calls(integer) FROM PUBLIC, anon;
 GRANT EXECUTE ON PROCEDURE dispatch_due_calls(integer) TO authenticated, service_role;
+
+CREATE FUNCTION "dispatcher_status"() RETURNS TABLE (
+	"provider_id" uuid,
+	"provider" TEXT,
+	"api" TEXT,
+	"concurrency_limit" INT,
+	"in_progress" bigint,
+	"being_sent" bigint,
+	"placed_last_minute" bigint,
+	"failed_last_minute" bigint,
+	"placed_last_hour" bigint,
+	"failed_last_hour" bigint,
+	"last_error" TEXT,
+	"last_error_at" timestamp with time zone,
+	"paused_until" timestamp with time zone
+)
+VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'dispatcher_status_wrapper';
+
+CREATE FUNCTION "dispatcher_worker"() RETURNS TABLE (
+	"preloaded" bool,
+	"enabled" bool,
+	"database" TEXT,
+	"pid" INT,
+	"started_at" timestamp with time zone,
+	"last_loop" timestamp with time zone
+)
+VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'dispatcher_worker_wrapper';
+
+REVOKE ALL ON FUNCTION dispatcher_status(), dispatcher_worker() FROM PUBLIC, anon;
+GRANT EXECUTE ON FUNCTION dispatcher_status(), dispatcher_worker() TO authenticated, service_role;
 
 ---------------------------------------------------------------------------
 -- Last: the baseline takes what this update changed.

@@ -65,7 +65,7 @@ CREATE TRIGGER validate_template BEFORE INSERT OR UPDATE OF params, params_order
     FOR EACH ROW EXECUTE FUNCTION dialer.validate_template();
 
 -- A user's caller number is a phone number, stored in E.164 (src/numbers.rs).
-CREATE TRIGGER validate_user_phone_number BEFORE INSERT OR UPDATE OF full_number ON user_phone_numbers
+CREATE TRIGGER validate_user_phone_number BEFORE INSERT OR UPDATE OF full_number, phone_id, provider_id ON user_phone_numbers
     FOR EACH ROW EXECUTE FUNCTION dialer.validate_user_phone_number();
 
 ---------------------------------------------------------------------------

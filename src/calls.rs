@@ -336,7 +336,7 @@ mod dialer {
 /// outage).
 #[pg_extern(volatile, parallel_unsafe, requires = ["tables"])]
 #[search_path(pg_catalog)]
-fn rescue_stale_calls(
+pub fn rescue_stale_calls(
     older_than: default!(Option<Interval>, "NULL"),
 ) -> SetOfIterator<'static, pgrx::composite_type!('static, "public.call_queue")> {
     require_worker("rescue_stale_calls");
@@ -392,4 +392,10 @@ mod tests {
         Spi::run("SET LOCAL pg_dialer.retry_base_delay = '10s'").unwrap();
         assert_eq!(delay(3, true, 0.0), Some(20.0));
     }
+}
+
+/// How many stale calls `rescue_stale_calls()` took back (for the
+/// dispatcher's worker, after `pg_dialer.stale_call_timeout`).
+pub fn rescue_count() -> usize {
+    rescue_stale_calls(None).count()
 }

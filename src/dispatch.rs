@@ -41,20 +41,27 @@ use std::collections::HashMap;
 /// takes no calls of the dispatcher's.
 const PROVIDER_UNUSABLE_PAUSE: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// The most calls one pass claims: a pass sends them in runs of
+/// `pg_dialer.dispatch_in_flight`, each up to `pg_dialer.dispatch_timeout`
+/// long, and its calls wait in progress meanwhile.
+pub const MAX_PASS: i32 = 1000;
+
 thread_local! {
     /// The calls this backend's last `dispatch_claim()` claimed, by id.
     static CLAIMED: RefCell<HashMap<[u8; 16], ClaimedCall>> = RefCell::new(HashMap::new());
 }
 
 /// What became of one call of a pass.
-struct Sent {
-    call: Uuid,
-    provider: String,
+pub struct Sent {
+    pub call: Uuid,
+    /// The provider's id and name.
+    pub provider_id: Uuid,
+    pub provider: String,
     /// placed, retry, failed, waits (429), or skipped (no longer this
     /// pass's)
-    outcome: &'static str,
+    pub outcome: &'static str,
     /// The provider's call id, or the reason.
-    detail: String,
+    pub detail: String,
 }
 
 /// A provider as the dispatcher needs it.
@@ -147,6 +154,7 @@ fn still_ours(
 fn record(client: &SpiClient<'_>, call: &ClaimedCall, answer: &Answer) -> Result<Sent, SpiError> {
     let sent = |outcome, detail: String| Sent {
         call: call.id,
+        provider_id: call.provider_id,
         provider: call.provider_name.clone(),
         outcome,
         detail,
@@ -223,9 +231,119 @@ fn pause(
     })
 }
 
+/// Adds a run's outcomes to each provider's counts (`dialer.dispatch_counts`,
+/// by 10-second bucket) and keeps its last error; a LOG line per provider
+/// that did not take a call (the provider's message, never its key).
+fn count(client: &SpiClient<'_>, done: &[Sent]) -> Result<(), SpiError> {
+    /// A provider's run: its id and name, placed, failed, the last miss.
+    type Tally<'a> = (Uuid, &'a str, i32, i32, Option<&'a Sent>);
+    let mut per: HashMap<[u8; 16], Tally> = HashMap::new();
+    for sent in done {
+        let entry = per.entry(*sent.provider_id.as_bytes()).or_insert((
+            sent.provider_id,
+            sent.provider.as_str(),
+            0,
+            0,
+            None,
+        ));
+        match sent.outcome {
+            "placed" => entry.2 += 1,
+            "retry" | "failed" => {
+                entry.3 += 1;
+                entry.4 = Some(sent);
+            }
+            "waits" => entry.4 = Some(sent),
+            _ => {}
+        }
+    }
+    for (provider, name, placed, failed, last) in per.into_values() {
+        if placed == 0 && failed == 0 && last.is_none() {
+            continue;
+        }
+        if let Some(last) = last {
+            pgrx::log!(
+                "pg_dialer dispatcher: provider {name}: {failed} call(s) not placed in this run; last: {} ({})",
+                last.detail,
+                last.outcome
+            );
+        }
+        let error = last.map(|sent| sent.detail.as_str());
+        crate::identity::as_extension_owner(|| {
+            plans::query(
+                client,
+                "WITH counted AS (
+                     INSERT INTO dialer.dispatch_counts AS c (provider_id, bucket, placed, failed)
+                     VALUES ($1, to_timestamp(floor(extract(epoch FROM now()) / 10) * 10), $2, $3)
+                     ON CONFLICT (provider_id, bucket) DO UPDATE
+                     SET placed = c.placed + excluded.placed, failed = c.failed + excluded.failed)
+                 INSERT INTO dialer.provider_state AS s (provider_id, last_error, last_error_at)
+                 SELECT $1, $4, now() WHERE $4 IS NOT NULL
+                 ON CONFLICT (provider_id) DO UPDATE
+                 SET last_error = excluded.last_error, last_error_at = excluded.last_error_at",
+                &[provider.into(), placed.into(), failed.into(), error.into()],
+            )
+            .map(drop)
+        })?;
+    }
+    Ok(())
+}
+
+thread_local! {
+    /// When this backend last dropped counts older than an hour.
+    static PRUNED: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Drops counts older than an hour, at most once a minute per backend.
+fn prune_counts(client: &SpiClient<'_>) -> Result<(), SpiError> {
+    if PRUNED.with(|p| p.get().is_some_and(|at| at.elapsed().as_secs() < 60)) {
+        return Ok(());
+    }
+    PRUNED.with(|p| p.set(Some(std::time::Instant::now())));
+    crate::identity::as_extension_owner(|| {
+        plans::query(
+            client,
+            "DELETE FROM dialer.dispatch_counts WHERE bucket < now() - interval '1 hour'",
+            &[],
+        )
+        .map(drop)
+    })
+}
+
+/// Claims up to `max_calls` due calls for the dispatcher (committed by the
+/// caller before `send`), by the rules of `claim_due_calls()`.
+pub fn claim_calls(max_calls: i32) -> Vec<ClaimedCall> {
+    spi(Spi::connect(|client| {
+        prune_counts(client)?;
+        claim(client, max_calls, Claimer::Dispatcher)
+    }))
+}
+
+/// Puts back claimed calls whose requests certainly did not leave (the
+/// worker stops between runs): queued again at once, no attempt counted.
+/// Returns how many.
+pub fn put_back_unsent(calls: Vec<ClaimedCall>) -> usize {
+    spi(Spi::connect_mut(|client| {
+        let mut back = 0;
+        for call in &calls {
+            if still_ours(client, call, None)?
+                && crate::calls::put_back(
+                    client,
+                    call.id,
+                    "the dispatcher stopped before sending it",
+                    0.0,
+                )?
+                .is_ok()
+            {
+                back += 1;
+            }
+        }
+        Ok(back)
+    }))
+}
+
 /// Sends the claimed `calls` (those this backend claimed) and records what
-/// became of each.
-fn send(calls: Vec<ClaimedCall>) -> Vec<Sent> {
+/// became of each; the caller commits.
+pub fn send(calls: Vec<ClaimedCall>) -> Vec<Sent> {
     if calls.is_empty() {
         return Vec::new();
     }
@@ -259,6 +377,7 @@ fn send(calls: Vec<ClaimedCall>) -> Vec<Sent> {
         for call in moved_on {
             done.push(Sent {
                 call: call.id,
+                provider_id: call.provider_id,
                 provider: call.provider_name,
                 outcome: "skipped",
                 detail: "the call moved on before it was sent".into(),
@@ -290,6 +409,7 @@ fn send(calls: Vec<ClaimedCall>) -> Vec<Sent> {
             let result = crate::calls::put_back(client, call.id, &reason, secs)?;
             done.push(Sent {
                 call: call.id,
+                provider_id: call.provider_id,
                 provider: call.provider_name,
                 outcome: if result.is_ok() { "waits" } else { "skipped" },
                 detail: reason,
@@ -325,6 +445,18 @@ fn send(calls: Vec<ClaimedCall>) -> Vec<Sent> {
                 })
                 .and_then(|api| {
                     let key = api.key.clone().map_err(unusable)?;
+                    // A user writes their own numbers: only one an admin
+                    // verified (gave the provider's phone_id, which users
+                    // may not write) is sent as a caller number.
+                    if let (Some(number), None) = (call.caller_number_id, &call.phone_id) {
+                        return Err(Answer::Failed(Failure {
+                            retryable: false,
+                            reason: format!(
+                                "caller number {number} is not verified: an admin verifies a user's number by setting its phone_id"
+                            ),
+                            pause: None,
+                        }));
+                    }
                     let spec = CallSpec {
                         call_queue_id: &call.id.to_string(),
                         attempt: call.attempt,
@@ -382,6 +514,7 @@ fn send(calls: Vec<ClaimedCall>) -> Vec<Sent> {
             }
             done.push(record(client, call, answer)?);
         }
+        count(client, &done)?;
         Ok(done)
     }))
 }
@@ -398,14 +531,12 @@ mod dialer {
     fn dispatch_claim(max_calls: i32) -> Vec<Uuid> {
         require_worker("dispatch_due_calls");
         crate::routing::require_read_committed("dispatch_due_calls");
-        if !(1..=10_000).contains(&max_calls) {
+        if !(1..=MAX_PASS).contains(&max_calls) {
             crate::errors::raise(pg_dialer_core::error::DialerError::invalid(format!(
-                "max_calls must be between 1 and 10000, not {max_calls}"
+                "max_calls must be between 1 and {MAX_PASS}, not {max_calls}"
             )));
         }
-        let claimed = spi(Spi::connect(|client| {
-            claim(client, max_calls, Claimer::Dispatcher)
-        }));
+        let claimed = claim_calls(max_calls);
         let ids = claimed.iter().map(|c| c.id).collect();
         CLAIMED.with(|kept| {
             let mut kept = kept.borrow_mut();
@@ -452,4 +583,106 @@ mod dialer {
                 .map(|s| (s.call, s.provider, s.outcome.to_string(), s.detail)),
         )
     }
+}
+
+/// The dispatcher per provider, for admins and service_role: calls in
+/// progress (of which being sent: no provider call id yet), placed and
+/// failed in the last minute and hour (failed: each request that did not
+/// place its call, retried or not), the last error, and until when the
+/// provider is paused.
+#[pg_extern(volatile, parallel_unsafe, requires = ["tables"])]
+#[search_path(pg_catalog)]
+#[allow(clippy::type_complexity)]
+fn dispatcher_status() -> TableIterator<
+    'static,
+    (
+        name!(provider_id, Uuid),
+        name!(provider, String),
+        name!(api, Option<String>),
+        name!(concurrency_limit, Option<i32>),
+        name!(in_progress, i64),
+        name!(being_sent, i64),
+        name!(placed_last_minute, i64),
+        name!(failed_last_minute, i64),
+        name!(placed_last_hour, i64),
+        name!(failed_last_hour, i64),
+        name!(last_error, Option<String>),
+        name!(last_error_at, Option<TimestampWithTimeZone>),
+        name!(paused_until, Option<TimestampWithTimeZone>),
+    ),
+> {
+    require_worker("dispatcher_status");
+    let rows = spi(Spi::connect(|client| {
+        crate::identity::as_extension_owner(|| {
+            plans::query(
+                client,
+                "SELECT p.id, p.name, p.api, p.concurrency_limit,
+                        (SELECT count(*) FROM public.call_queue q
+                          WHERE q.provider_id = p.id AND q.status = 'in-progress'),
+                        (SELECT count(*) FROM public.call_queue q
+                          WHERE q.provider_id = p.id AND q.status = 'in-progress' AND q.call_id IS NULL),
+                        coalesce(sum(c.placed) FILTER (WHERE c.bucket > now() - interval '1 minute'), 0)::int8,
+                        coalesce(sum(c.failed) FILTER (WHERE c.bucket > now() - interval '1 minute'), 0)::int8,
+                        coalesce(sum(c.placed), 0)::int8, coalesce(sum(c.failed), 0)::int8,
+                        s.last_error, s.last_error_at, s.paused_until
+                 FROM public.call_service_providers p
+                 LEFT JOIN dialer.dispatch_counts c
+                        ON c.provider_id = p.id AND c.bucket > now() - interval '1 hour'
+                 LEFT JOIN dialer.provider_state s ON s.provider_id = p.id
+                 GROUP BY p.id, s.provider_id
+                 ORDER BY p.priority DESC NULLS LAST, p.name, p.id",
+                &[],
+            )?
+            .map(|r| {
+                Ok((
+                    r.get::<Uuid>(1)?.expect("an id"),
+                    r.get::<String>(2)?.unwrap_or_default(),
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get::<i64>(5)?.unwrap_or(0),
+                    r.get::<i64>(6)?.unwrap_or(0),
+                    r.get::<i64>(7)?.unwrap_or(0),
+                    r.get::<i64>(8)?.unwrap_or(0),
+                    r.get::<i64>(9)?.unwrap_or(0),
+                    r.get::<i64>(10)?.unwrap_or(0),
+                    r.get(11)?,
+                    r.get(12)?,
+                    r.get(13)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, SpiError>>()
+        })
+    }));
+    TableIterator::new(rows)
+}
+
+/// The dispatcher's background worker, for admins and service_role:
+/// whether the library is preloaded, whether the worker is on and for which
+/// database, and the running worker's pid, when it connected and when it
+/// last began a loop (NULL when none runs).
+#[pg_extern(volatile, parallel_unsafe, requires = ["tables"])]
+#[search_path(pg_catalog)]
+#[allow(clippy::type_complexity)]
+fn dispatcher_worker() -> TableIterator<
+    'static,
+    (
+        name!(preloaded, bool),
+        name!(enabled, bool),
+        name!(database, String),
+        name!(pid, Option<i32>),
+        name!(started_at, Option<TimestampWithTimeZone>),
+        name!(last_loop, Option<TimestampWithTimeZone>),
+    ),
+> {
+    require_worker("dispatcher_worker");
+    let state = crate::worker::state();
+    let at = |micros: i64| TimestampWithTimeZone::try_from(micros).ok();
+    TableIterator::once((
+        crate::worker::preloaded(),
+        crate::settings::dispatcher_enabled(),
+        crate::settings::dispatcher_database(),
+        state.map(|s| s.0),
+        state.and_then(|s| at(s.1)),
+        state.and_then(|s| at(s.2)),
+    ))
 }

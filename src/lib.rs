@@ -28,6 +28,7 @@ mod settlement;
 mod usage;
 mod version;
 mod window;
+mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -142,7 +143,9 @@ extension_sql_file!(
     requires = [
         "campaigns",
         dispatch::dialer::dispatch_claim,
-        dispatch::dialer::dispatch_send
+        dispatch::dialer::dispatch_send,
+        dispatch::dispatcher_status,
+        dispatch::dispatcher_worker
     ]
 );
 
@@ -162,6 +165,7 @@ pub extern "C-unwind" fn _PG_init() {
     std::env::remove_var("RUST_BACKTRACE");
     std::env::remove_var("RUST_LIB_BACKTRACE");
     settings::init();
+    worker::init();
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ mod dialer {
         if crate::identity::caller_is_superuser() {
             return Ok(Some(row));
         }
+        verified_by_admin(trigger, &row)?;
         let Some(number) = row.get_by_name::<String>("full_number")? else {
             return Ok(Some(row)); // NOT NULL says the rest
         };
@@ -43,5 +44,43 @@ mod dialer {
             Err(err) => raise(err),
         }
         Ok(Some(row))
+    }
+
+    /// A number's `phone_id` (its id at the provider, in the operator's
+    /// account) is what makes the dispatcher send it as a caller number:
+    /// only an admin or service_role writes it, and once it is set only
+    /// they change the number or its provider. A user who could would call
+    /// from any number of the operator's account, other tenants' included.
+    fn verified_by_admin(
+        trigger: &PgTrigger<'_>,
+        new: &PgHeapTuple<'_, AllocatedByRust>,
+    ) -> Result<(), TryFromDatumError> {
+        type Fields = (Option<String>, Option<String>, Option<pgrx::Uuid>);
+        fn fields<A: pgrx::WhoAllocated>(
+            row: &PgHeapTuple<'_, A>,
+        ) -> Result<Fields, TryFromDatumError> {
+            Ok((
+                row.get_by_name("phone_id")?,
+                row.get_by_name("full_number")?,
+                row.get_by_name("provider_id")?,
+            ))
+        }
+        let (phone_id, number, provider) = fields(new)?;
+        let changed = match trigger.old() {
+            None => phone_id.is_some(),
+            Some(old) => {
+                let (old_phone_id, old_number, old_provider) = fields(&old)?;
+                old_phone_id != phone_id
+                    || (old_phone_id.is_some()
+                        && (old_number != number || old_provider != provider))
+            }
+        };
+        if changed && !crate::identity::caller_is_privileged() {
+            raise(DialerError::forbidden(
+                "a caller number's phone_id is set by an admin, who verified the number; \
+                 a number with one keeps its full_number and provider_id unless an admin changes them",
+            ));
+        }
+        Ok(())
     }
 }

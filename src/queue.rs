@@ -122,6 +122,8 @@ mod dialer {
     /// not the row: a whole row would be built for every row written.
     #[pg_extern(volatile, parallel_unsafe)]
     fn needs_check(id: Option<pgrx::Uuid>) -> bool {
+        // a queued row is written: the dispatcher's worker looks at commit
+        crate::worker::wake_on_commit();
         if crate::identity::caller_is_superuser() {
             return false;
         }

@@ -305,6 +305,8 @@ fn bind_early_result(client: &SpiClient<'_>, result: &CallResult) -> Result<(), 
 
 /// The result of a webhook body: PT404 when no call has its call id.
 fn record_result(payload: &str) -> Result<Answer, DialerError> {
+    // a result frees its provider's slot: the dispatcher's worker looks
+    crate::worker::wake_on_commit();
     let webhook = json::parse("payload", payload, json::MAX_PAYLOAD_BYTES)
         .and_then(|body| normalize(&body))
         .unwrap_or_else(|err| crate::errors::raise(err));

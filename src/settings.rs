@@ -24,6 +24,9 @@ pub static BLAND_WEBHOOK_URL: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(None);
 pub static DISPATCH_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 pub static DISPATCH_IN_FLIGHT: GucSetting<i32> = GucSetting::<i32>::new(16);
+pub static DISPATCHER: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static DISPATCHER_DATABASE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"postgres"));
 
 pub fn init() {
     GucRegistry::define_int_guc(
@@ -137,6 +140,22 @@ pub fn init() {
         GucFlags::default(),
     );
     GucRegistry::define_bool_guc(
+        c"pg_dialer.dispatcher",
+        c"Whether the background worker places due calls (needs shared_preload_libraries = 'pg_dialer').",
+        c"Turned on or off with a reload (pg_reload_conf()); off, the worker waits without a connection.",
+        &DISPATCHER,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"pg_dialer.dispatcher_database",
+        c"The database whose calls the background worker places.",
+        c"A reload that names another database restarts the worker there.",
+        &DISPATCHER_DATABASE,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
         c"pg_dialer.adopt_existing_tables",
         c"Whether CREATE EXTENSION pg_dialer adopts hand-built tables of the same names, keeping their rows.",
         c"Off: CREATE EXTENSION refuses when the tables exist. See \"Adopting a hand-built schema\" in the README.",
@@ -235,4 +254,18 @@ pub fn dispatch_limits() -> pg_dialer_core::sender::Limits {
         connect_timeout: timeout.min(std::time::Duration::from_secs(3)),
         in_flight: usize::try_from(DISPATCH_IN_FLIGHT.get()).unwrap_or(16),
     }
+}
+
+/// pg_dialer.dispatcher.
+pub fn dispatcher_enabled() -> bool {
+    DISPATCHER.get()
+}
+
+/// pg_dialer.dispatcher_database (postgres when unset or empty).
+pub fn dispatcher_database() -> String {
+    DISPATCHER_DATABASE
+        .get()
+        .map(|name| name.to_string_lossy().trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "postgres".into())
 }

@@ -14,7 +14,8 @@ request's key and body are checked (401 and 400 in the provider's own error
 format otherwise); a good one is answered with a call id after
 --answer-ms, and after --call-ms more the call ends: its end-of-call result,
 in that provider's own webhook format, goes to record_call_result() through
-one psql session (--psql). Calls in progress are counted per provider from
+one psql session (--psql; a new one, sending again what the last did not
+confirm, after the server restarted). Calls in progress are counted per provider from
 the answer until the result is recorded; the count must never pass the
 provider's limit (--provider NAME:API:KEY:LIMIT), and a call queue id placed
 twice is counted too.
@@ -70,11 +71,9 @@ class Mock:
         self.placed_ids = set()
         self.requests = []
         self.results = queue.Queue()
+        self.psql_command = args.psql
         self.psql = None
-        if args.psql:
-            self.psql = subprocess.Popen(args.psql, shell=True, stdin=subprocess.PIPE, text=True)
-            self.psql.stdin.write("SET client_min_messages = warning;\nSET ROLE service_role;\n")
-            self.psql.stdin.flush()
+        self.unconfirmed = []  # statements written to psql, not yet confirmed run
         threading.Thread(target=self.deliver, daemon=True).start()
 
     # ---------------------------------------------------------------- calls
@@ -227,19 +226,72 @@ class Mock:
                       "metadata": body.get("metadata")}
         self.results.put((provider, result))
 
+    def start_psql(self):
+        """A psql session (again after the server restarted), and the
+        statements the last one did not confirm, sent again (a result
+        recorded twice is recorded once)."""
+        while True:
+            # ON_ERROR_STOP: a lost connection ends psql (else it goes on,
+            # echoing confirmations of statements that never ran).
+            self.psql = subprocess.Popen(self.psql_command + " -v ON_ERROR_STOP=1", shell=True, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, text=True)
+            try:
+                self.psql.stdin.write("SET client_min_messages = warning;\nSET ROLE service_role;\n"
+                                      "\\echo mock-ready\n")
+                self.psql.stdin.flush()
+                if self.psql.stdout.readline().strip() == "mock-ready":
+                    break
+            except OSError:
+                pass
+            self.psql.kill()
+            time.sleep(0.5)
+        psql = self.psql
+        threading.Thread(target=self.confirm, args=(psql,), daemon=True).start()
+        with self.lock:
+            again = list(self.unconfirmed)
+        for statement in again:
+            psql.stdin.write(statement)
+        psql.stdin.flush()
+
+    def confirm(self, psql):
+        """Reads psql's confirmations, one per statement, in order."""
+        for line in psql.stdout:
+            if line.strip() == "mock-delivered":
+                with self.lock:
+                    if self.unconfirmed:
+                        self.unconfirmed.pop(0)
+
     def deliver(self):
         """Hands each ended call's result to record_call_result(), in order,
-        and frees its place once psql has run it."""
+        and frees its place when it is handed over (before the database
+        records it: never later than the database frees it)."""
+        if self.psql_command:
+            self.start_psql()
         while True:
-            provider, result = self.results.get()
-            if self.psql:
+            try:
+                provider, result = self.results.get(timeout=0.5)
+            except queue.Empty:
+                if self.psql_command and self.psql.poll() is not None:
+                    self.start_psql()
+                continue
+            if self.psql_command:
                 text = json.dumps(result).replace("$mock$", "")
-                self.psql.stdin.write("SELECT count(*) FROM record_call_result($mock$%s$mock$::jsonb);\n" % text)
-                self.psql.stdin.write("\\echo mock-delivered\n")
-                self.psql.stdin.flush()
+                # a result the database refuses is delivered all the same
+                statement = ("DO $do$ BEGIN PERFORM record_call_result($mock$%s$mock$::jsonb); "
+                             "EXCEPTION WHEN OTHERS THEN RAISE WARNING 'record_call_result: %%', SQLERRM; END $do$;\n"
+                             "\\echo mock-delivered\n") % text.replace("$do$", "")
+                with self.lock:
+                    self.unconfirmed.append(statement)
+                try:
+                    self.psql.stdin.write(statement)
+                    self.psql.stdin.flush()
+                except OSError:
+                    self.start_psql()
             with self.lock:
                 provider.in_progress -= 1
                 provider.counts["results"] += 1
+            if self.psql_command and self.psql.poll() is not None:
+                self.start_psql()
 
     def stats(self):
         with self.lock:

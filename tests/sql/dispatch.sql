@@ -64,7 +64,7 @@ SELECT tests.as_anon();
 SELECT throws_ok($$SELECT dialer.dispatch_claim(10)$$, '42501', 'permission denied for function dispatch_claim',
                  'anon may not call it at all');
 SELECT tests.as_service();
-SELECT throws_ok($$SELECT dialer.dispatch_claim(0)$$, '22023', 'max_calls must be between 1 and 10000, not 0',
+SELECT throws_ok($$SELECT dialer.dispatch_claim(0)$$, '22023', 'max_calls must be between 1 and 1000, not 0',
                  'max_calls is checked');
 SELECT throws_ok($$CALL dispatch_due_calls(10)$$, '2D000', 'invalid transaction termination',
                  'a pass commits: it is not for a transaction block');
@@ -131,6 +131,52 @@ SELECT throws_ok($$SELECT * FROM record_call_result(tests.vapi_result('vapi-queu
                  'PT404', NULL, 'nor a call that is not in progress');
 SELECT is((SELECT count(*) FROM call_queue WHERE call_id IN ('vapi-late', 'retell-x', 'vapi-other-3', 'vapi-queued')),
           0::bigint, 'refused results bound nothing');
+
+---------------------------------------------------------------- caller numbers
+-- A user's own number is sent as the caller number only with a phone_id,
+-- which an admin writes: a user could name any number of the operator's.
+SELECT tests.as_user(:alice);
+SELECT throws_ok($$INSERT INTO user_phone_numbers (user_id, provider_id, phone_id, country_code, area_code, phone_number, full_number)
+                   VALUES ('a11ce000-0000-4000-8000-000000000001', '44444444-4444-4444-8444-000000000001', 'ph_1', '1', '212', '5550188', '+12125550188')$$,
+                 '42501', NULL, 'a user may not add a number with a phone_id');
+SELECT throws_ok($$UPDATE user_phone_numbers SET phone_id = 'ph_2' WHERE id = '66666666-6666-4666-8666-000000000001'$$,
+                 '42501', NULL, 'nor give their number one');
+SELECT lives_ok($$INSERT INTO user_phone_numbers (user_id, provider_id, country_code, area_code, phone_number, full_number)
+                  VALUES ('a11ce000-0000-4000-8000-000000000001', '44444444-4444-4444-8444-000000000001', '1', '212', '5550188', '+12125550188')$$,
+                'a number without one is theirs to add');
+SELECT tests.as_admin();
+SELECT lives_ok($$UPDATE user_phone_numbers SET phone_id = 'vapi-number-111' WHERE id = '66666666-6666-4666-8666-000000000001'$$,
+                'an admin verifies a number by giving it its phone_id');
+SELECT tests.as_user(:alice);
+SELECT throws_ok($$UPDATE user_phone_numbers SET full_number = '+12125550199' WHERE id = '66666666-6666-4666-8666-000000000001'$$,
+                 '42501', NULL, 'the user may not change a verified number''s full_number');
+SELECT throws_ok($$UPDATE user_phone_numbers SET provider_id = '44444444-4444-4444-8444-0000000000d2' WHERE id = '66666666-6666-4666-8666-000000000001'$$,
+                 '42501', NULL, 'nor its provider');
+SELECT throws_ok($$UPDATE user_phone_numbers SET phone_id = NULL WHERE id = '66666666-6666-4666-8666-000000000001'$$,
+                 '42501', NULL, 'nor its phone_id');
+SELECT lives_ok($$UPDATE user_phone_numbers SET is_default = true, full_number = '+14155550111' WHERE id = '66666666-6666-4666-8666-000000000001'$$,
+                'the rest of it stays theirs');
+SELECT is((SELECT phone_id || '|' || full_number FROM user_phone_numbers WHERE id = '66666666-6666-4666-8666-000000000001'),
+          'vapi-number-111|+14155550111', 'as the admin left it');
+
+---------------------------------------------------------------- visibility
+SELECT tests.as_user(:alice);
+SELECT throws_ok($$SELECT * FROM dispatcher_status()$$, '42501', NULL, 'a user may not see the dispatcher''s state');
+SELECT throws_ok($$SELECT * FROM dispatcher_worker()$$, '42501', NULL, 'nor its worker');
+SELECT tests.as_anon();
+SELECT throws_ok($$SELECT * FROM dispatcher_status()$$, '42501', 'permission denied for function dispatcher_status',
+                 'anon may not call it');
+SELECT tests.as_admin();
+SELECT is((SELECT count(*) FROM dispatcher_status()), (SELECT count(*) FROM call_service_providers),
+          'an admin sees a row per provider');
+SELECT is((SELECT in_progress::text || '|' || being_sent || '|' || (paused_until IS NOT NULL)
+           FROM dispatcher_status() WHERE provider_id = '44444444-4444-4444-8444-000000000001'),
+          (SELECT count(*) FILTER (WHERE status = 'in-progress')::text || '|'
+                  || count(*) FILTER (WHERE status = 'in-progress' AND call_id IS NULL) || '|true'
+           FROM call_queue WHERE provider_id = '44444444-4444-4444-8444-000000000001'),
+          'its calls in progress, those being sent, and its pause');
+SELECT is((SELECT preloaded::text || '|' || enabled || '|' || (pid IS NULL) FROM dispatcher_worker()),
+          'false|false|true', 'the worker: not preloaded here, off, none running');
 
 SELECT * FROM finish();
 ROLLBACK;
