@@ -47,3 +47,11 @@ GRANT EXECUTE ON PROCEDURE dispatch_due_calls(integer) TO authenticated, service
 
 REVOKE ALL ON FUNCTION dispatcher_status(), dispatcher_worker() FROM PUBLIC, anon;
 GRANT EXECUTE ON FUNCTION dispatcher_status(), dispatcher_worker() TO authenticated, service_role;
+
+-- Providers' credentials are sealed when written (src/credentials.rs: under
+-- the key pg_dialer.credentials_key names, never stored in the database);
+-- rows already there (adopted, or of an earlier version) are sealed now.
+CREATE TRIGGER seal_credentials BEFORE INSERT OR UPDATE OF api_credentials, id ON call_service_providers
+    FOR EACH ROW EXECUTE FUNCTION dialer.seal_credentials();
+SELECT dialer.seal_stored_credentials();
+REVOKE ALL ON FUNCTION rotate_credentials_key() FROM PUBLIC, anon;

@@ -963,7 +963,7 @@ CREATE FUNCTION "dispatcher_status"() RETURNS TABLE (
 	"last_error_at" timestamp with time zone,
 	"paused_until" timestamp with time zone
 )
-VOLATILE PARALLEL UNSAFE
+STRICT VOLATILE PARALLEL UNSAFE
 SET search_path TO pg_catalog
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'dispatcher_status_wrapper';
@@ -976,13 +976,43 @@ CREATE FUNCTION "dispatcher_worker"() RETURNS TABLE (
 	"started_at" timestamp with time zone,
 	"last_loop" timestamp with time zone
 )
-VOLATILE PARALLEL UNSAFE
+STRICT VOLATILE PARALLEL UNSAFE
 SET search_path TO pg_catalog
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'dispatcher_worker_wrapper';
 
 REVOKE ALL ON FUNCTION dispatcher_status(), dispatcher_worker() FROM PUBLIC, anon;
 GRANT EXECUTE ON FUNCTION dispatcher_status(), dispatcher_worker() TO authenticated, service_role;
+
+CREATE FUNCTION dialer."seal_credentials"()
+	RETURNS TRIGGER
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'seal_credentials_wrapper';
+
+CREATE FUNCTION dialer."seal_stored_credentials"() RETURNS bigint
+STRICT VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'seal_stored_credentials_wrapper';
+REVOKE EXECUTE ON FUNCTION dialer.seal_credentials(), dialer.seal_stored_credentials() FROM PUBLIC;
+
+CREATE FUNCTION "rotate_credentials_key"() RETURNS TABLE (
+	"key_id" TEXT,
+	"sealed_again" bigint,
+	"not_opened" bigint
+)
+STRICT VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'rotate_credentials_key_wrapper';
+
+-- Providers' credentials are sealed when written (src/credentials.rs: under
+-- the key pg_dialer.credentials_key names, never stored in the database);
+-- rows already there (adopted, or of an earlier version) are sealed now.
+CREATE TRIGGER seal_credentials BEFORE INSERT OR UPDATE OF api_credentials, id ON call_service_providers
+    FOR EACH ROW EXECUTE FUNCTION dialer.seal_credentials();
+SELECT dialer.seal_stored_credentials();
+REVOKE ALL ON FUNCTION rotate_credentials_key() FROM PUBLIC, anon;
 
 ---------------------------------------------------------------------------
 -- Last: the baseline takes what this update changed.

@@ -68,6 +68,8 @@ pub struct Sent {
 struct Api {
     provider: Provider,
     key: Result<String, String>,
+    /// Why the sealed credentials did not open.
+    sealed: Option<String>,
 }
 
 /// The providers' APIs and keys (read with the owner's privileges; the
@@ -90,12 +92,26 @@ fn load_apis(client: &SpiClient<'_>, ids: &[Uuid]) -> Result<HashMap<[u8; 16], A
                 continue;
             };
             let credentials = row.get::<String>(3)?;
-            let key = credentials
+            let stored = credentials
                 .as_deref()
                 .and_then(|text| serde_json::from_str::<Value>(text).ok())
-                .ok_or_else(|| "the provider has no credentials".to_string())
-                .and_then(|value| providers::api_key(&value).map(str::to_string));
-            apis.insert(*id.as_bytes(), Api { provider, key });
+                .ok_or_else(|| "the provider has no credentials".to_string());
+            // sealed under a key this server lacks, or damaged: the calls
+            // fail (retryable) with the reason rather than send garbage
+            let (key, sealed) =
+                match stored.map(|value| crate::credentials::open(&id.to_string(), &value)) {
+                    Ok(Err(why)) => (Err(why.clone()), Some(why)),
+                    Ok(Ok(plain)) => (providers::api_key(&plain).map(str::to_string), None),
+                    Err(why) => (Err(why), None),
+                };
+            apis.insert(
+                *id.as_bytes(),
+                Api {
+                    provider,
+                    key,
+                    sealed,
+                },
+            );
         }
         Ok(apis)
     })
@@ -444,6 +460,13 @@ pub fn send(calls: Vec<ClaimedCall>) -> Vec<Sent> {
                     ))
                 })
                 .and_then(|api| {
+                    if let Some(why) = &api.sealed {
+                        return Err(Answer::Failed(Failure {
+                            retryable: true,
+                            reason: format!("provider {}: {why}", call.provider_name),
+                            pause: None,
+                        }));
+                    }
                     let key = api.key.clone().map_err(unusable)?;
                     // A user writes their own numbers: only one an admin
                     // verified (gave the provider's phone_id, which users

@@ -11,6 +11,7 @@ mod billing;
 mod calls;
 mod campaigns;
 mod checks;
+mod credentials;
 mod dispatch;
 mod errors;
 mod guards;
@@ -145,7 +146,10 @@ extension_sql_file!(
         dispatch::dialer::dispatch_claim,
         dispatch::dialer::dispatch_send,
         dispatch::dispatcher_status,
-        dispatch::dispatcher_worker
+        dispatch::dispatcher_worker,
+        credentials::dialer::seal_credentials,
+        credentials::dialer::seal_stored_credentials,
+        credentials::rotate_credentials_key
     ]
 );
 

@@ -24,6 +24,8 @@ pub static BLAND_WEBHOOK_URL: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(None);
 pub static DISPATCH_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 pub static DISPATCH_IN_FLIGHT: GucSetting<i32> = GucSetting::<i32>::new(16);
+pub static CREDENTIALS_KEY: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"pg_dialer.key"));
 pub static DISPATCHER: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static DISPATCHER_DATABASE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"postgres"));
@@ -136,6 +138,14 @@ pub fn init() {
         &DISPATCH_IN_FLIGHT,
         1,
         256,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"pg_dialer.credentials_key",
+        c"Where the key that seals providers' api_credentials is: a file, or vault:<secret name>.",
+        c"A file path is relative to the data directory (default pg_dialer.key); the file, or the Vault secret, is made with a new key when first needed. One key per line (64 hex digits): the first seals.",
+        &CREDENTIALS_KEY,
         GucContext::Suset,
         GucFlags::default(),
     );
@@ -268,4 +278,13 @@ pub fn dispatcher_database() -> String {
         .map(|name| name.to_string_lossy().trim().to_string())
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "postgres".into())
+}
+
+/// pg_dialer.credentials_key (pg_dialer.key when unset or empty).
+pub fn credentials_key() -> String {
+    CREDENTIALS_KEY
+        .get()
+        .map(|value| value.to_string_lossy().trim().to_string())
+        .filter(|value| !value.is_empty())
+        .unwrap_or_else(|| "pg_dialer.key".into())
 }

@@ -11,6 +11,9 @@
 #     hang-up and a hang queue it again;
 #   - a wrong key fails the call with the provider's message, and no key
 #     appears in last_error or in the server's log;
+#   - a user's own caller number not verified by an admin is not sent;
+#   - credentials are sealed: no key in a dump; without the key, calls fail
+#     with the reason;
 #   - only the worker (service_role, an admin) may dispatch.
 # Needs PGHOST/PGPORT/PGUSER of a running cluster with pg_dialer installed,
 # and $SERVER_LOG (the cluster's log file) if set. Prints TAP.
@@ -182,6 +185,36 @@ check "a private template's agent id is not sent: the caller number's agent answ
 import json, sys
 r = [x['body'] for x in json.load(sys.stdin) if x['provider'] == 'retell' and x['body']['to_number'] == '+14157770007']
 print(r[-1].get('override_agent_id', ''))")"
+
+# A user's own number goes out as the caller number only once an admin
+# verified it (gave it the provider's phone_id).
+number=$(q "INSERT INTO user_phone_numbers (user_id, provider_id, country_code, area_code, phone_number, full_number)
+            VALUES ('d1d1d1d1-0000-4000-8000-000000000001', 'd1d1d1d1-0000-4000-8000-0000000000b2', '1', '415', '5550999', '+14155550999')
+            RETURNING id")
+before=$(stat "s['retell']['requests']")
+id=$(q "INSERT INTO call_queue (user_id, recipient_number, template_id, caller_number_id, custom_variables, status, scheduled_time)
+        VALUES ('d1d1d1d1-0000-4000-8000-000000000001', '+14157770010', 'd1d1d1d1-0000-4000-8000-0000000000d2', '$number',
+                '{\"patient_name\": \"Ana\"}', 'queued', now() - interval '1 minute') RETURNING id")
+dispatch_one
+check "a user's own number without an admin's phone_id is not sent: the call fails, nothing reaches the provider" \
+    "$before|failed|1|caller number $number is not verified: an admin verifies a user's number by setting its phone_id" \
+    "$(stat "s['retell']['requests']")|$(row "$id")"
+
+# Credentials are sealed: no key in a dump; a server without the key fails
+# the provider's calls with the reason, sending nothing.
+check "no key appears in clear in pg_dump's output" "0" \
+    "$(pg_dump -d "$db" | grep -cE 'vapi-key-7c1e93|retell-key-5a0f22|bland-key-9d4b71|wrong-key-0e6f5d4c' || true)"
+python3 -c "import secrets; print(secrets.token_hex(32))" >"$log/other.key"
+chmod 755 "$log" && chown postgres "$log/other.key" && chmod 600 "$log/other.key"
+q "ALTER DATABASE $db SET pg_dialer.credentials_key = '$log/other.key'" >/dev/null
+before=$(stat "s['retell']['requests']")
+id=$(one_call 2 0011)
+dispatch_one
+check_match "a server without the key sends nothing and fails the call, retryable, saying why" \
+    "^$before\|queued\|1\|provider Retell: the credentials were sealed under key [0-9a-f]{16}, which this server does not have$" \
+    "$(stat "s['retell']['requests']")|$(row "$id")"
+q "ALTER DATABASE $db RESET pg_dialer.credentials_key" >/dev/null
+q "UPDATE call_queue SET status = 'canceled' WHERE id = '$id'" >/dev/null
 
 # ------------------------------------------------------------ who may
 check_match "a signed-in user may not dispatch" "is for the dialing worker" \

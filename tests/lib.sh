@@ -20,12 +20,30 @@ TABLES="auth.users subscription_plans user_profiles user_subscriptions user_call
 # Remembers each table's columns as they are now in database $1, so that rows
 # are compared over these columns later (a column added since then does not
 # change the digest).
+# $SKIP_COLUMNS (names, space-separated) are left out: api_credentials where
+# installing pg_dialer seals them (compared with credentials_state instead).
 remember_columns() {
-    local t
+    local t skip
+    skip=$(printf "'%s'," ${SKIP_COLUMNS:-} "")
     for t in $TABLES; do
         psql_q -At -d "$1" -c "SELECT '$t|' || string_agg(quote_ident(attname), ', ' ORDER BY attnum)
-                               FROM pg_attribute WHERE attrelid = '$t'::regclass AND attnum > 0 AND NOT attisdropped"
+                               FROM pg_attribute WHERE attrelid = '$t'::regclass AND attnum > 0 AND NOT attisdropped
+                                 AND attname NOT IN (${skip%,})"
     done >"$log/$1.columns"
+}
+# The providers' API keys in clear in database $1, space-separated.
+plain_keys() {
+    psql_q -At -d "$1" -c "SELECT string_agg(api_credentials::jsonb->>'api_key', ' ') FROM call_service_providers
+                           WHERE api_credentials IS NOT NULL AND NOT api_credentials::jsonb ? 'pg_dialer_sealed'"
+}
+# Of database $1's providers with credentials: how many, how many sealed, and
+# how many show any of the keys $2 (space-separated) in clear.
+credentials_state() {
+    local keys=${2//\'/\'\'}
+    psql_q -At -d "$1" -c "SELECT count(*) || '|' || count(*) FILTER (WHERE api_credentials ? 'pg_dialer_sealed')
+        || '|' || count(*) FILTER (WHERE EXISTS (SELECT FROM unnest(string_to_array('$keys', ' ')) k
+                                                 WHERE k <> '' AND strpos(api_credentials::text, k) > 0))
+        FROM call_service_providers WHERE api_credentials IS NOT NULL"
 }
 # One line per table of database $1: name, rows, a digest of every row over
 # the columns remembered for database ${2:-$1}.

@@ -77,8 +77,10 @@ psql_q -d pg_dialer_upgraded_suite -c "CREATE EXTENSION pg_dialer VERSION '$prev
 # Rows in every table, made by the release's own demo: data, then the flow.
 (cd "$src" && psql_q -d pg_dialer_upgraded -f demo/data.sql -f demo/flow.sql >/dev/null 2>&1) ||
     bail "the demo of release $prev_version does not run"
-remember_columns pg_dialer_upgraded
+SKIP_COLUMNS=api_credentials remember_columns pg_dialer_upgraded
 before_rows=$(snapshot_rows pg_dialer_upgraded)
+keys_before=$(plain_keys pg_dialer_upgraded)
+providers_before=$(psql_q -At -d pg_dialer_upgraded -c "SELECT count(*) FROM call_service_providers WHERE api_credentials IS NOT NULL")
 check "the release's demo leaves rows in every table" "" "$(awk -F'|' '$2 == 0 { print $1 }' <<<"$before_rows")"
 
 install_current || bail "the current build does not install"
@@ -98,6 +100,9 @@ after_rows=$(snapshot_rows pg_dialer_upgraded)
 for t in $TABLES; do
     check "$t: every row is still there, unchanged" "$(grep "^$t|" <<<"$before_rows")" "$(grep "^$t|" <<<"$after_rows")"
 done
+check "the update sealed every provider's credentials: no key left in clear" "$providers_before|$providers_before|0" \
+    "$(credentials_state pg_dialer_upgraded "$keys_before")"
+check "(the release's demo has credentials with keys to look for)" "1" "$([ -n "$keys_before" ] && [ "$providers_before" -gt 0 ] && echo 1)"
 
 createdb pg_dialer_fresh
 psql_q -d pg_dialer_fresh -c 'CREATE EXTENSION pg_dialer CASCADE' 2>/dev/null

@@ -76,7 +76,8 @@ impl MasterKey {
         Self::from_bytes(&bytes)
     }
 
-    fn from_bytes(bytes: &[u8]) -> Result<MasterKey, String> {
+    /// A key from its 32 bytes (a new key: drawn from a strong source).
+    pub fn from_bytes(bytes: &[u8]) -> Result<MasterKey, String> {
         if bytes.iter().all(|b| *b == 0) {
             return Err("a key of zeros is no key".into());
         }
@@ -158,6 +159,40 @@ pub fn open(key: &MasterKey, owner: &str, sealed: &Value) -> Result<Value, OpenE
         )
         .map_err(|_| damaged("changed since it was sealed, or sealed for another provider"))?;
     serde_json::from_slice(plain).map_err(|_| damaged("not JSON inside"))
+}
+
+/// A key's line in its file: `bytes` (drawn from a strong source) as 64
+/// hex digits.
+pub fn key_line(bytes: &[u8; 32]) -> String {
+    hex::encode(bytes)
+}
+
+/// The keys of a key file (or Vault secret): one per line, 64 hex digits;
+/// blank lines and lines starting with `#` are skipped. The first seals,
+/// each opens what it sealed (the others are earlier keys, kept for a
+/// rotation). An error names the line, never its text.
+pub fn parse_keys(text: &str) -> Result<Vec<MasterKey>, String> {
+    let mut keys = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        keys.push(MasterKey::parse(line).map_err(|why| format!("line {}: {why}", n + 1))?);
+    }
+    if keys.is_empty() {
+        return Err("it holds no key".into());
+    }
+    Ok(keys)
+}
+
+/// `sealed` opened with whichever of `keys` sealed it.
+pub fn open_any(keys: &[MasterKey], owner: &str, sealed: &Value) -> Result<Value, OpenError> {
+    let id = sealed_key_id(sealed).unwrap_or_default();
+    match keys.iter().find(|key| key.id == id) {
+        Some(key) => open(key, owner, sealed),
+        None => open(&keys[0], owner, sealed),
+    }
 }
 
 #[cfg(test)]

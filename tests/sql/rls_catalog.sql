@@ -94,8 +94,9 @@ SELECT is(tests.affected($$DELETE FROM voice_options$$), 0::bigint, 'a top-level
 
 ---------------------------------------------------------------- service_role
 SELECT tests.as_service();
-SELECT is((SELECT api_credentials->>'api_key' FROM call_service_providers WHERE id = :provider), 'sk-secret-vapi',
-          'service_role reads api_credentials');
+SELECT is((SELECT (api_credentials ? 'pg_dialer_sealed') AND strpos(api_credentials::text, 'sk-secret-vapi') = 0
+           FROM call_service_providers WHERE id = :provider), true,
+          'service_role reads api_credentials, sealed: no key in clear');
 SELECT is(tests.visible('provider_phone_numbers'), 2::bigint, 'service_role sees every provider number');
 SELECT is(tests.visible('voice_options'), 2::bigint, 'service_role sees every voice');
 SELECT lives_ok($$INSERT INTO subscription_plans (name, price, "interval") VALUES ('Team', 199, 'monthly')$$,

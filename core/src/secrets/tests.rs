@@ -113,3 +113,29 @@ fn keys_are_64_hex_digits_and_not_shown_when_refused() {
     }
     assert!(MasterKey::parse(&KEY_A.to_uppercase()).is_ok());
 }
+
+#[test]
+fn a_key_file_lists_keys_the_first_sealing_each_opening_its_own() {
+    let text = format!("# pg_dialer credentials key\n\n{KEY_B}\n  {KEY_A}  \n");
+    let keys = parse_keys(&text).unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0].id(), key(KEY_B).id());
+    let under_a = seal(&key(KEY_A), PROVIDER, &plain(), [6; 12]);
+    let under_b = seal(&keys[0], PROVIDER, &plain(), [7; 12]);
+    assert_eq!(open_any(&keys, PROVIDER, &under_a).unwrap(), plain());
+    assert_eq!(open_any(&keys, PROVIDER, &under_b).unwrap(), plain());
+    // a key the file no longer has is named
+    assert_eq!(
+        open_any(&keys[..1], PROVIDER, &under_a),
+        Err(OpenError::OtherKey(key(KEY_A).id().to_string()))
+    );
+}
+
+#[test]
+fn a_key_file_without_keys_or_with_a_bad_line_is_refused_without_its_text() {
+    assert!(parse_keys("").is_err());
+    assert!(parse_keys("# only a comment\n").is_err());
+    let err = parse_keys(&format!("{KEY_A}\nsecret-not-a-key\n")).unwrap_err();
+    assert!(err.starts_with("line 2: "), "{err}");
+    assert!(!err.contains("secret-not-a-key"), "{err}");
+}
