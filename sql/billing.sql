@@ -121,7 +121,9 @@ $$;
 
 ---------------------------------------------------------------------------
 -- pg_cron: schedule_dialer_jobs() runs rollover_billing_periods() and
--- rescue_stale_calls() in this database; unschedule_dialer_jobs() stops them.
+-- rescue_stale_calls() in this database, and dispatch_due_calls() if given a
+-- schedule (hosts without the background worker); unschedule_dialer_jobs()
+-- stops them.
 -- Both need pg_cron installed in this database (cron.database_name).
 ---------------------------------------------------------------------------
 CREATE FUNCTION dialer.require_pg_cron() RETURNS void
@@ -141,7 +143,8 @@ $$;
 
 CREATE FUNCTION schedule_dialer_jobs(
     rollover_schedule text DEFAULT '*/5 * * * *',
-    rescue_schedule text DEFAULT '* * * * *'
+    rescue_schedule text DEFAULT '* * * * *',
+    dispatch_schedule text DEFAULT NULL
 ) RETURNS TABLE (jobname text, schedule text, jobid bigint)
     LANGUAGE plpgsql VOLATILE
     SET search_path = ''
@@ -150,9 +153,10 @@ BEGIN
     PERFORM dialer.require_pg_cron();
     RETURN QUERY EXECUTE
         'SELECT name, sched, cron.schedule(name, sched, command)
-         FROM (VALUES ($1, $2, $3), ($4, $5, $6)) AS jobs(name, sched, command)'
+         FROM (VALUES ($1, $2, $3), ($4, $5, $6), ($7, $8, $9)) AS jobs(name, sched, command) WHERE sched IS NOT NULL'
     USING 'pg_dialer_rollover', rollover_schedule, 'SELECT public.rollover_billing_periods()',
-          'pg_dialer_rescue_stale_calls', rescue_schedule, 'SELECT public.rescue_stale_calls()';
+          'pg_dialer_rescue_stale_calls', rescue_schedule, 'SELECT public.rescue_stale_calls()',
+          'pg_dialer_dispatch', dispatch_schedule, 'CALL public.dispatch_due_calls(200)';
 END
 $$;
 
@@ -164,7 +168,7 @@ BEGIN
     PERFORM dialer.require_pg_cron();
     RETURN QUERY EXECUTE
         'SELECT jobname::text FROM cron.job
-         WHERE jobname IN (''pg_dialer_rollover'', ''pg_dialer_rescue_stale_calls'') AND cron.unschedule(jobid)';
+         WHERE jobname IN (''pg_dialer_rollover'', ''pg_dialer_rescue_stale_calls'', ''pg_dialer_dispatch'') AND cron.unschedule(jobid)';
 END
 $$;
 
@@ -175,7 +179,7 @@ REVOKE ALL ON FUNCTION
     record_call_result(jsonb),
     compute_remaining_usage(uuid, timestamptz),
     rollover_billing_periods(timestamptz),
-    schedule_dialer_jobs(text, text),
+    schedule_dialer_jobs(text, text, text),
     unschedule_dialer_jobs()
 FROM PUBLIC, anon;
 GRANT EXECUTE ON FUNCTION

@@ -33,13 +33,10 @@ REVOKE ALL ON dialer.dispatch_counts FROM PUBLIC;
 CREATE PROCEDURE dispatch_due_calls(max_calls integer DEFAULT 50)
     LANGUAGE plpgsql
 AS $$
-DECLARE claimed uuid[];
+DECLARE claimed uuid[] := dialer.dispatch_claim(max_calls);
 BEGIN
-    claimed := dialer.dispatch_claim(max_calls);
     COMMIT;
-    WHILE EXISTS (SELECT FROM dialer.dispatch_send(claimed)) LOOP
-        COMMIT;
-    END LOOP;
+    WHILE EXISTS (SELECT FROM dialer.dispatch_send(claimed)) LOOP COMMIT; END LOOP;
 END
 $$;
 REVOKE ALL ON PROCEDURE dispatch_due_calls(integer) FROM PUBLIC, anon;

@@ -936,13 +936,10 @@ REVOKE ALL ON dialer.dispatch_counts FROM PUBLIC;
 CREATE PROCEDURE dispatch_due_calls(max_calls integer DEFAULT 50)
     LANGUAGE plpgsql
 AS $$
-DECLARE claimed uuid[];
+DECLARE claimed uuid[] := dialer.dispatch_claim(max_calls);
 BEGIN
-    claimed := dialer.dispatch_claim(max_calls);
     COMMIT;
-    WHILE EXISTS (SELECT FROM dialer.dispatch_send(claimed)) LOOP
-        COMMIT;
-    END LOOP;
+    WHILE EXISTS (SELECT FROM dialer.dispatch_send(claimed)) LOOP COMMIT; END LOOP;
 END
 $$;
 REVOKE ALL ON PROCEDURE dispatch_due_calls(integer) FROM PUBLIC, anon;
@@ -1013,6 +1010,43 @@ CREATE TRIGGER seal_credentials BEFORE INSERT OR UPDATE OF api_credentials, id O
     FOR EACH ROW EXECUTE FUNCTION dialer.seal_credentials();
 SELECT dialer.seal_stored_credentials();
 REVOKE ALL ON FUNCTION rotate_credentials_key() FROM PUBLIC, anon;
+
+---------------------------------------------------------------------------
+-- schedule_dialer_jobs() takes a schedule for dispatch_due_calls() (hosts
+-- without the background worker); unschedule_dialer_jobs() removes it too.
+---------------------------------------------------------------------------
+DROP FUNCTION schedule_dialer_jobs(text, text);
+CREATE FUNCTION schedule_dialer_jobs(
+    rollover_schedule text DEFAULT '*/5 * * * *',
+    rescue_schedule text DEFAULT '* * * * *',
+    dispatch_schedule text DEFAULT NULL
+) RETURNS TABLE (jobname text, schedule text, jobid bigint)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = ''
+AS $$
+BEGIN
+    PERFORM dialer.require_pg_cron();
+    RETURN QUERY EXECUTE
+        'SELECT name, sched, cron.schedule(name, sched, command)
+         FROM (VALUES ($1, $2, $3), ($4, $5, $6), ($7, $8, $9)) AS jobs(name, sched, command) WHERE sched IS NOT NULL'
+    USING 'pg_dialer_rollover', rollover_schedule, 'SELECT public.rollover_billing_periods()',
+          'pg_dialer_rescue_stale_calls', rescue_schedule, 'SELECT public.rescue_stale_calls()',
+          'pg_dialer_dispatch', dispatch_schedule, 'CALL public.dispatch_due_calls(200)';
+END
+$$;
+
+CREATE OR REPLACE FUNCTION unschedule_dialer_jobs() RETURNS SETOF text
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = ''
+AS $$
+BEGIN
+    PERFORM dialer.require_pg_cron();
+    RETURN QUERY EXECUTE
+        'SELECT jobname::text FROM cron.job
+         WHERE jobname IN (''pg_dialer_rollover'', ''pg_dialer_rescue_stale_calls'', ''pg_dialer_dispatch'') AND cron.unschedule(jobid)';
+END
+$$;
+REVOKE ALL ON FUNCTION schedule_dialer_jobs(text, text, text), unschedule_dialer_jobs() FROM PUBLIC, anon;
 
 ---------------------------------------------------------------------------
 -- Last: the baseline takes what this update changed.

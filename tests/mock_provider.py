@@ -140,7 +140,7 @@ class Mock:
         with self.lock:
             provider.counts["requests"] += 1
             shown = {k: v for k, v in headers.items() if k != "authorization"}
-            self.requests.append({"provider": provider.api, "headers": shown, "body": body,
+            self.requests.append({"provider": provider.api, "at": time.time(), "headers": shown, "body": body,
                                   "key_ok": headers.get("authorization", "").endswith(provider.key)})
             mode, retry_after = provider.scripted.pop(0) if provider.scripted else ("ok", None)
         problem = self.check(provider, headers, body)

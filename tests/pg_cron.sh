@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # schedule_dialer_jobs() with a real pg_cron: a clear error while pg_cron is
-# missing, then the two jobs scheduled, run by pg_cron itself (it rolls an
+# missing, then the jobs scheduled (the rollover, the rescue, a dispatch
+# pass), run by pg_cron itself (it rolls an
 # ended subscription over), and unscheduled. pg_cron runs in the database
 # named by cron.database_name, which scripts/cluster.sh sets to "postgres".
 # Takes up to two minutes: pg_cron's smallest step is one minute. Prints TAP.
@@ -29,23 +30,26 @@ q "INSERT INTO user_subscriptions (id, user_id, plan_id, status, current_period_
 check "schedule_dialer_jobs() schedules the rollover and the rescue" \
     "pg_dialer_rescue_stale_calls|* * * * *,pg_dialer_rollover|* * * * *" \
     "$(q "SELECT string_agg(jobname || '|' || schedule, ',' ORDER BY jobname) FROM schedule_dialer_jobs('* * * * *', '* * * * *')")"
-check "scheduling again replaces the jobs rather than adding more" 2 \
-    "$(q "SELECT count(*) FROM schedule_dialer_jobs('* * * * *', '* * * * *')" >/dev/null; q "SELECT count(*) FROM cron.job WHERE jobname LIKE 'pg_dialer_%'")"
+check "and dispatch_due_calls() when given its schedule (no background worker)" \
+    "pg_dialer_dispatch|* * * * *,pg_dialer_rescue_stale_calls|* * * * *,pg_dialer_rollover|* * * * *" \
+    "$(q "SELECT string_agg(jobname || '|' || schedule, ',' ORDER BY jobname) FROM schedule_dialer_jobs('* * * * *', '* * * * *', '* * * * *')")"
+check "scheduling again replaces the jobs rather than adding more" 3 \
+    "$(q "SELECT count(*) FROM schedule_dialer_jobs('* * * * *', '* * * * *', '* * * * *')" >/dev/null; q "SELECT count(*) FROM cron.job WHERE jobname LIKE 'pg_dialer_%'")"
 
 # Wait for pg_cron to run both jobs.
 for _ in $(seq 1 75); do
     done_jobs=$(q "SELECT count(DISTINCT j.jobname) FROM cron.job_run_details d JOIN cron.job j USING (jobid)
                    WHERE j.jobname LIKE 'pg_dialer_%' AND d.status IN ('succeeded', 'failed')")
-    [ "$done_jobs" = 2 ] && break
+    [ "$done_jobs" = 3 ] && break
     sleep 2
 done
-check "pg_cron ran both jobs, and both succeeded" "pg_dialer_rescue_stale_calls|succeeded,pg_dialer_rollover|succeeded" \
-    "$(q "SELECT string_agg(DISTINCT j.jobname || '|' || d.status, ',') FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+check "pg_cron ran the three jobs, and all succeeded" "pg_dialer_dispatch|succeeded,pg_dialer_rescue_stale_calls|succeeded,pg_dialer_rollover|succeeded" \
+    "$(q "SELECT string_agg(DISTINCT j.jobname || '|' || d.status, ',' ORDER BY j.jobname || '|' || d.status) FROM cron.job_run_details d JOIN cron.job j USING (jobid)
           WHERE j.jobname LIKE 'pg_dialer_%'")"
 check "the rollover job moved the ended subscription on" t \
     "$(q "SELECT current_period_start = date_trunc('month', now()) FROM user_subscriptions WHERE id = 'c7070000-0000-4000-8000-0000000000b1'")"
 
-check "unschedule_dialer_jobs() removes both jobs" "pg_dialer_rescue_stale_calls,pg_dialer_rollover" \
+check "unschedule_dialer_jobs() removes the jobs" "pg_dialer_dispatch,pg_dialer_rescue_stale_calls,pg_dialer_rollover" \
     "$(q "SELECT string_agg(j, ',' ORDER BY j) FROM unschedule_dialer_jobs() j")"
 check "and none is left" 0 "$(q "SELECT count(*) FROM cron.job WHERE jobname LIKE 'pg_dialer_%'")"
 
