@@ -27,7 +27,7 @@ PACKAGES=(
     build-essential clang libclang-dev pkg-config sudo python3 python3-pip
     postgresql-15 postgresql-server-dev-15 postgresql-client-15
     postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
-    libossp-uuid16
+    libossp-uuid16 curl
 )
 
 missing=()

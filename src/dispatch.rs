@@ -357,13 +357,123 @@ pub fn put_back_unsent(calls: Vec<ClaimedCall>) -> usize {
     }))
 }
 
+/// A run of calls ready to go: the requests to send, and what became of
+/// the calls that go nowhere (moved on, paused, unusable).
+pub struct Prepared {
+    calls: Vec<ClaimedCall>,
+    done: Vec<Sent>,
+    /// Per call in `calls`: its answer already (it cannot be sent), or
+    /// `None`: the next of the requests' answers.
+    answers: Vec<Option<Answer>>,
+    outgoing: Vec<Outgoing>,
+}
+
 /// Sends the claimed `calls` (those this backend claimed) and records what
-/// became of each; the caller commits.
+/// became of each, in the caller's transaction: the run's calls stay locked
+/// (no rescue takes one) until their answers are recorded.
 pub fn send(calls: Vec<ClaimedCall>) -> Vec<Sent> {
     if calls.is_empty() {
         return Vec::new();
     }
+    let mut prepared = spi(Spi::connect_mut(|client| prepare(client, calls)));
+    let requests = std::mem::take(&mut prepared.outgoing);
+    let answers = sender::start(requests, crate::settings::dispatch_limits()).wait(&mut || {
+        check_for_interrupts!();
+    });
+    spi(Spi::connect_mut(|client| finish(client, prepared, answers)))
+}
+
+/// The namespace of the session-level advisory locks on calls being sent by
+/// the worker (keyed by `hashtext(id)`); `rescue_stale_calls()` leaves a
+/// call whose lock it cannot take. A lock ends with its session, so a call
+/// of a worker that died can be taken back.
+const SENDING: i32 = 1_886_350_437;
+
+/// The ids of a prepared run's calls whose requests go out.
+fn sending(prepared: &Prepared) -> Vec<Uuid> {
+    prepared
+        .calls
+        .iter()
+        .zip(&prepared.answers)
+        .filter(|(_, answer)| answer.is_none())
+        .map(|(call, _)| call.id)
+        .collect()
+}
+
+/// The worker's first half of a run, in a transaction of its own: the calls
+/// checked and their requests built, each call that goes out marked as
+/// being sent (a session-level advisory lock, kept past the commit). Its
+/// requests then go with `sender::start` (`requests`), while the worker
+/// claims and prepares its next run; `finish_run` records them.
+pub fn prepare_run(calls: Vec<ClaimedCall>) -> Prepared {
     spi(Spi::connect_mut(|client| {
+        let prepared = prepare(client, calls)?;
+        plans::query(
+            client,
+            "SELECT pg_catalog.pg_advisory_lock($2, pg_catalog.hashtext(id::text)) FROM unnest($1::uuid[]) id",
+            &[sending(&prepared).into(), SENDING.into()],
+        )?;
+        Ok(prepared)
+    }))
+}
+
+/// The requests of a prepared run (to `sender::start`).
+pub fn requests(prepared: &mut Prepared) -> Vec<Outgoing> {
+    std::mem::take(&mut prepared.outgoing)
+}
+
+/// The worker's second half of a run, in a transaction of its own: the
+/// answers recorded onto the calls still as claimed (`still_ours`), their
+/// marks released.
+pub fn finish_run(prepared: Prepared, answers: Vec<Answer>) -> Vec<Sent> {
+    spi(Spi::connect_mut(|client| {
+        let marked = sending(&prepared);
+        let done = finish(client, prepared, answers)?;
+        plans::query(
+            client,
+            "SELECT pg_catalog.pg_advisory_unlock($2, pg_catalog.hashtext(id::text)) FROM unnest($1::uuid[]) id",
+            &[marked.into(), SENDING.into()],
+        )?;
+        Ok(done)
+    }))
+}
+
+/// The answers of a run recorded: each call's answer (as it came, or as it
+/// was known before), the pauses they ask for, the counts.
+fn finish(
+    client: &SpiClient<'_>,
+    prepared: Prepared,
+    sent: Vec<Answer>,
+) -> Result<Vec<Sent>, SpiError> {
+    let Prepared {
+        calls,
+        mut done,
+        answers,
+        ..
+    } = prepared;
+    let mut sent = sent.into_iter();
+    let answers: Vec<Answer> = answers
+        .into_iter()
+        .map(|answer| answer.unwrap_or_else(|| sent.next().expect("one answer per request")))
+        .collect();
+    for (call, answer) in calls.iter().zip(&answers) {
+        if let Answer::Failed(Failure {
+            pause: Some(p),
+            reason,
+            ..
+        }) = answer
+        {
+            pause(client, call.provider_id, p.as_secs_f64(), reason)?;
+        }
+        done.push(record(client, call, answer)?);
+    }
+    count(client, &done)?;
+    Ok(done)
+}
+
+/// A run's calls checked, locked and their requests built (see `send`).
+fn prepare(client: &SpiClient<'_>, calls: Vec<ClaimedCall>) -> Result<Prepared, SpiError> {
+    {
         // Only the calls still as this backend claimed them: in progress,
         // no call id, the same attempt (a claim rolled back, a rescue or
         // another claim meanwhile leave a call out), locked until this run
@@ -518,28 +628,13 @@ pub fn send(calls: Vec<ClaimedCall>) -> Vec<Sent> {
                 Err(answer) => answers.push(Some(answer)),
             }
         }
-        let mut sent = sender::send_all(&outgoing, crate::settings::dispatch_limits(), &mut || {
-            check_for_interrupts!();
+        Ok(Prepared {
+            calls,
+            done,
+            answers,
+            outgoing,
         })
-        .into_iter();
-        let answers: Vec<Answer> = answers
-            .into_iter()
-            .map(|answer| answer.unwrap_or_else(|| sent.next().expect("one answer per request")))
-            .collect();
-        for (call, answer) in calls.iter().zip(&answers) {
-            if let Answer::Failed(Failure {
-                pause: Some(p),
-                reason,
-                ..
-            }) = answer
-            {
-                pause(client, call.provider_id, p.as_secs_f64(), reason)?;
-            }
-            done.push(record(client, call, answer)?);
-        }
-        count(client, &done)?;
-        Ok(done)
-    }))
+    }
 }
 
 #[pg_schema]

@@ -729,6 +729,12 @@ pub fn claim(
     if !router.has_capacity() {
         return Ok(Vec::new());
     }
+    // No claim routes more calls than the providers have room for: the due
+    // calls are read for that many (a worker asking for 1,000 while 3 slots
+    // are free reads a few rows, not thousands).
+    let batch_size = router.free_capacity().map_or(batch_size, |free| {
+        batch_size.min(i32::try_from(free).unwrap_or(i32::MAX))
+    });
     // No user has more calls in progress than all of them: a plan with more
     // room than that and the batch needs no count of its user's.
     let bound = in_progress.saturating_add(i64::from(batch_size));
@@ -741,34 +747,65 @@ pub fn claim(
     )?
     .map(|row| row.get::<Uuid>(1).map(|id| id.expect("an id")))
     .collect::<Result<_, _>>()?;
-    let due = load_due_calls(client, &router, batch_size, bound, &held)?;
-    // Calls that can never be placed as they are end now, with the reason:
-    // those among the `batch_size` oldest due calls, so that each claim ends
-    // a bounded number (the calls after them are claimed meanwhile) and the
-    // query that finds them stays cheap.
-    let mut unroutable: Vec<(Uuid, String)> =
-        load_broken_calls(client, i64::from(batch_size), &due, bound, &held)?
-            .iter()
-            .map(|call| {
-                let reason = call.never_routable();
-                (call.id, reason.unwrap_or_else(|| "cannot be placed".into()))
-            })
-            .collect();
-    let mut held = Held::default();
-    let claimed = route_calls(
-        client,
-        &mut router,
-        &names,
-        due,
-        batch_size,
-        &mut unroutable,
-        &mut held,
-    );
+    // Read in rounds: a read takes the oldest due calls of providers with
+    // room, and one provider's backlog may fill it (a provider with 2 free
+    // slots and the 200 oldest calls); the next round reads again for the
+    // providers still with room, past what was read.
+    let mut read: Vec<Uuid> = Vec::new();
+    let mut claimed: Vec<ClaimedCall> = Vec::new();
+    let mut so_far = SoFar::default();
+    for round in 0..MAX_READS {
+        let want = batch_size - i32::try_from(claimed.len()).unwrap_or(i32::MAX);
+        if want <= 0 || !router.has_capacity() {
+            break;
+        }
+        let due = load_due_calls(client, &router, want, bound, &held, &read)?;
+        let full = i64::try_from(due.len()).unwrap_or(i64::MAX) >= due_limit(want);
+        if round == 0 {
+            // Calls that can never be placed as they are end now, with the
+            // reason: those among the `batch_size` oldest due calls, so that
+            // each claim ends a bounded number (the calls after them are
+            // claimed meanwhile) and the query that finds them stays cheap.
+            so_far.unroutable =
+                load_broken_calls(client, i64::from(batch_size), &due, bound, &held)?
+                    .iter()
+                    .map(|call| {
+                        let reason = call.never_routable();
+                        (call.id, reason.unwrap_or_else(|| "cannot be placed".into()))
+                    })
+                    .collect();
+        }
+        read.extend(due.iter().map(|call| call.id));
+        claimed.extend(route_calls(
+            client,
+            &mut router,
+            &names,
+            due,
+            want,
+            &mut so_far,
+        ));
+        if !full {
+            break;
+        }
+    }
+    let SoFar {
+        unroutable, held, ..
+    } = so_far;
     record_claims(client, &claimed)?;
     end_unroutable(client, unroutable)?;
     crate::calls::expire(client, &held.expired)?;
     defer(client, held.waiting)?;
     Ok(claimed)
+}
+
+/// What a claim's reads found so far besides the calls it routed: calls
+/// that cannot be placed (with the reason), calls held back, and the calls
+/// of each user routed (against their plan's limit).
+#[derive(Default)]
+struct SoFar {
+    unroutable: Vec<(Uuid, String)>,
+    held: Held,
+    claimed_of: HashMap<Uuid, i64>,
 }
 
 /// Due calls a claim holds back: those past their latest time (to end as
@@ -827,9 +864,13 @@ fn route_calls(
     names: &HashMap<Uuid, String>,
     due: Vec<DueCall>,
     batch_size: i32,
-    unroutable: &mut Vec<(Uuid, String)>,
-    held: &mut Held,
+    so_far: &mut SoFar,
 ) -> Vec<ClaimedCall> {
+    let SoFar {
+        unroutable,
+        held,
+        claimed_of,
+    } = so_far;
     // SAFETY: reads the clock, as clock_timestamp() does.
     let clock = unsafe { pg_sys::GetCurrentTimestamp() };
     let now = unix_micros(clock);
@@ -843,9 +884,9 @@ fn route_calls(
     let mut numbers = LoadedNumbers::new(|p: &Uuid| load_numbers(client, p, &batch), now);
 
     let mut claimed = Vec::new();
-    // Calls of each user claimed so far in this claim, against the plan's
-    // call limit (claims run one at a time, see load_providers).
-    let mut claimed_of: HashMap<Uuid, i64> = HashMap::new();
+    // `claimed_of`: calls of each user claimed so far in this claim (its
+    // earlier reads included), against the plan's call limit (claims run
+    // one at a time, see load_providers).
     // pg_dialer.allowed_number_types, read once for the whole claim.
     let setting_types = crate::settings::allowed_number_types();
     for (call, recipient) in due.into_iter().zip(recipients) {
@@ -1068,9 +1109,11 @@ fn load_broken_calls(
            AND (h.campaign_id IS NULL OR h.campaign_id <> ALL ($1))
          ORDER BY h.scheduled_time NULLS FIRST, h.created_at, h.id
          LIMIT $LIMIT",
-        limit,
+        // a few kept plans (plans::query_limited), the rows cut to `limit`
+        rounded_limit(limit),
         &[held.to_vec().into()],
     )?
+    .take(usize::try_from(limit).unwrap_or(0))
     .map(|row| row.get::<Uuid>(1).map(|id| id.expect("an id")))
     .collect::<Result<_, _>>()?;
     let others: Vec<Uuid> = head
@@ -1100,13 +1143,12 @@ fn load_due_calls(
     batch_size: i32,
     bound: i64,
     held: &[Uuid],
+    read: &[Uuid],
 ) -> Result<Vec<DueCall>, SpiError> {
     // `open` have room, `with_numbers` also have numbers
     let open = router.with_capacity();
     let with_numbers = providers_with_numbers(client, &open)?;
-    // Twice the batch: a provider that fills up during the batch skips the
-    // calls pinned to it; every other call the query returns can go out.
-    let limit = i64::from(batch_size).saturating_mul(2).min(10_000);
+    let limit = due_limit(batch_size);
     read_due_calls(plans::query_limited(
         client,
         due_calls!(concat!(
@@ -1117,6 +1159,8 @@ fn load_due_calls(
                AND (busy.calls IS NULL OR pu.calls_used + busy.calls < bp.call_limit)
                -- a paused campaign's calls wait; a canceled one's are not placed
                AND (q.campaign_id IS NULL OR q.campaign_id <> ALL ($4))
+               -- not read by an earlier round of this claim
+               AND q.id <> ALL ($5)
                AND CASE
                      -- its own caller number: that number's provider must have room
                      WHEN cn.provider_id IS NOT NULL THEN cn.provider_id = ANY ($2)
@@ -1133,9 +1177,29 @@ fn load_due_calls(
             open.into(),
             with_numbers.into(),
             held.to_vec().into(),
+            read.to_vec().into(),
         ],
     )?)
 }
+
+/// How many due calls a read takes for a batch: twice the batch (a
+/// provider that fills up during the batch skips the calls pinned to it;
+/// every other call the query returns can go out), rounded up to a power of
+/// two: each LIMIT has a plan of its own (plans::query_limited), and a few
+/// keep being reused where every batch size would be planned again.
+fn due_limit(batch_size: i32) -> i64 {
+    rounded_limit(i64::from(batch_size).saturating_mul(2))
+}
+
+/// `limit` rounded up to a power of two, from 8 to 16,384.
+fn rounded_limit(limit: i64) -> i64 {
+    u64::try_from(limit.clamp(8, 16_384)).map_or(16_384, |l| {
+        i64::try_from(l.next_power_of_two()).unwrap_or(16_384)
+    })
+}
+
+/// The most reads of due calls in one claim.
+const MAX_READS: usize = 4;
 
 fn read_due_calls(rows: pgrx::spi::SpiTupleTable<'_>) -> Result<Vec<DueCall>, SpiError> {
     let mut calls = Vec::with_capacity(rows.len());

@@ -13,6 +13,7 @@
 //! A reload that turns it off or names another database ends it; the
 //! postmaster starts it again after `RESTART`, as it does after an error.
 
+use crate::routing::ClaimedCall;
 use pgrx::bgworkers::{
     BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags,
 };
@@ -22,9 +23,11 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long the postmaster waits before starting the worker again.
-const RESTART: Duration = Duration::from_secs(5);
+const RESTART: Duration = Duration::from_secs(1);
 /// The longest sleep when nothing is due.
 const NAPTIME: Duration = Duration::from_secs(1);
+/// How often the worker checks that pg_dialer is installed at its version.
+const CHECK_EVERY: Duration = Duration::from_secs(5);
 /// How often the worker takes back stale calls (`rescue_stale_calls()`).
 const RESCUE_EVERY: Duration = Duration::from_secs(10);
 
@@ -186,32 +189,51 @@ pub extern "C-unwind" fn pg_dialer_dispatcher_main(_arg: pg_sys::Datum) {
     .unwrap_or_else(|err| restart(&err.to_string()));
     let mut waiting_for: Option<String> = None;
     let mut rescued = Instant::now();
+    let mut checked: Option<Instant> = None;
+    // Claimed calls not sent yet, and the run whose requests are out.
+    let mut pending: Vec<ClaimedCall> = Vec::new();
+    let mut flying: Option<(crate::dispatch::Prepared, pg_dialer_core::sender::InFlight)> = None;
     loop {
-        if reload() {
-            if !crate::settings::dispatcher_enabled() {
-                restart("pg_dialer.dispatcher is off");
+        let stop = if BackgroundWorker::sigterm_received() {
+            Some("shutting down")
+        } else if reload() && !crate::settings::dispatcher_enabled() {
+            Some("pg_dialer.dispatcher is off")
+        } else if crate::settings::dispatcher_database() != database {
+            Some("pg_dialer.dispatcher_database changed")
+        } else {
+            None
+        };
+        if let Some(why) = stop {
+            // the run that is out is recorded; the claimed calls not sent
+            // certainly did not leave: back now
+            if let Some((prepared, out)) = flying.take() {
+                land(prepared, out);
             }
-            if crate::settings::dispatcher_database() != database {
-                restart("pg_dialer.dispatcher_database changed");
-            }
+            let unsent = std::mem::take(&mut pending);
+            let n = BackgroundWorker::transaction(move || crate::dispatch::put_back_unsent(unsent));
+            restart(&format!("{why} ({n} claimed call(s) put back unsent)"));
         }
         // SAFETY: reads the clock.
         WORKER_LOOP
             .get()
             .store(unsafe { pg_sys::GetCurrentTimestamp() }, Ordering::Release);
-        match BackgroundWorker::transaction(installed) {
-            Ok(()) => {
-                if waiting_for.take().is_some() {
-                    log!("pg_dialer dispatcher: pg_dialer is installed, dispatching");
+        if pending.is_empty() && checked.is_none_or(|at| at.elapsed() >= CHECK_EVERY) {
+            match BackgroundWorker::transaction(installed) {
+                Ok(()) => {
+                    checked = Some(Instant::now());
+                    if waiting_for.take().is_some() {
+                        log!("pg_dialer dispatcher: pg_dialer is installed, dispatching");
+                    }
                 }
-            }
-            Err(why) => {
-                if waiting_for.as_deref() != Some(why.as_str()) {
-                    log!("pg_dialer dispatcher: waiting: {why}");
-                    waiting_for = Some(why);
+                Err(why) => {
+                    checked = None;
+                    if waiting_for.as_deref() != Some(why.as_str()) {
+                        log!("pg_dialer dispatcher: waiting: {why}");
+                        waiting_for = Some(why);
+                    }
+                    sleep(Duration::from_secs(10));
+                    continue;
                 }
-                sleep(Duration::from_secs(10));
-                continue;
             }
         }
         if rescued.elapsed() >= RESCUE_EVERY {
@@ -221,29 +243,43 @@ pub extern "C-unwind" fn pg_dialer_dispatcher_main(_arg: pg_sys::Datum) {
                 log!("pg_dialer dispatcher: {n} stale call(s) taken back");
             }
         }
-        let claimed = BackgroundWorker::transaction(|| {
-            crate::dispatch::claim_calls(crate::dispatch::MAX_PASS)
-        });
-        if claimed.is_empty() {
-            sleep(NAPTIME);
-            continue;
+        if pending.is_empty() {
+            pending = BackgroundWorker::transaction(|| {
+                crate::dispatch::claim_calls(crate::dispatch::MAX_PASS)
+            });
         }
-        let run = crate::settings::dispatch_limits().in_flight.max(1);
-        let mut calls = claimed.into_iter().peekable();
-        while calls.peek().is_some() {
-            let batch: Vec<_> = calls.by_ref().take(run).collect();
-            BackgroundWorker::transaction(move || crate::dispatch::send(batch));
-            if BackgroundWorker::sigterm_received() {
-                // the rest of the pass certainly did not leave: back at once
-                let unsent: Vec<_> = calls.collect();
-                let n =
-                    BackgroundWorker::transaction(move || crate::dispatch::put_back_unsent(unsent));
-                restart(&format!(
-                    "shutting down ({n} claimed call(s) put back unsent)"
-                ));
-            }
+        // Two runs of half of dispatch_in_flight at most are out at once:
+        // the next run is claimed, prepared and sent while the last one's
+        // requests are out, then the last one's answers are recorded.
+        let next = (!pending.is_empty()).then(|| {
+            let run = crate::settings::dispatch_limits()
+                .in_flight
+                .div_ceil(2)
+                .max(1);
+            let rest = pending.split_off(run.min(pending.len()));
+            let batch = std::mem::replace(&mut pending, rest);
+            let mut prepared =
+                BackgroundWorker::transaction(move || crate::dispatch::prepare_run(batch));
+            let requests = crate::dispatch::requests(&mut prepared);
+            let limits = crate::settings::dispatch_limits();
+            (prepared, pg_dialer_core::sender::start(requests, limits))
+        });
+        if let Some((prepared, out)) = flying.take() {
+            land(prepared, out);
+        }
+        flying = next;
+        if flying.is_none() {
+            sleep(NAPTIME);
         }
     }
+}
+
+/// Waits for a run's answers and records them.
+fn land(prepared: crate::dispatch::Prepared, out: pg_dialer_core::sender::InFlight) {
+    let answers = out.wait(&mut || {
+        check_for_interrupts!();
+    });
+    BackgroundWorker::transaction(move || crate::dispatch::finish_run(prepared, answers));
 }
 
 /// Sleeps until woken, a signal, or `at_most`; ends the worker on SIGTERM.

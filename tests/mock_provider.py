@@ -21,6 +21,8 @@ provider's limit (--provider NAME:API:KEY:LIMIT), and a call queue id placed
 twice is counted too.
 
     GET  /_stats     counts per provider, as JSON
+    GET  /_lags      how late call ends fire, and how long results take to be
+                     recorded after them (averages, ms)
     GET  /_requests  every create-call request received (no keys), as JSON
     POST /_control   {"provider": "vapi", "mode": "429", "times": 3,
                       "retry_after": "2"} answers the next 3 requests so;
@@ -31,6 +33,7 @@ Prints the port it listens on, then serves until killed.
 """
 
 import argparse
+import gc
 import json
 import queue
 import re
@@ -73,7 +76,9 @@ class Mock:
         self.results = queue.Queue()
         self.psql_command = args.psql
         self.psql = None
-        self.unconfirmed = []  # statements written to psql, not yet confirmed run
+        self.unconfirmed = []  # (statement, when the call ended) written to psql, not yet confirmed
+        # how late call ends fire, and how long results take to be recorded
+        self.lag = {"timer_ms": 0.0, "delivered": 0, "delivery_ms": 0.0}
         threading.Thread(target=self.deliver, daemon=True).start()
 
     # ---------------------------------------------------------------- calls
@@ -185,7 +190,7 @@ class Mock:
             if queue_id in self.placed_ids:
                 provider.counts["duplicates"] += 1
             self.placed_ids.add(queue_id)
-        threading.Timer(self.call_ms / 1000, self.ended, (provider, call_id, body)).start()
+        threading.Timer(self.call_ms / 1000, self.ended, (provider, call_id, body, time.time() + self.call_ms / 1000)).start()
         if provider.api == "vapi":
             return 201, {}, {"id": call_id, "orgId": "mock-org", "type": "outboundPhoneCall", "status": "queued",
                              "assistantId": body.get("assistantId"), "phoneNumberId": body.get("phoneNumberId"),
@@ -198,7 +203,9 @@ class Mock:
         return 200, {}, {"status": "success", "message": "Call successfully queued.", "call_id": call_id,
                          "batch_id": None}
 
-    def ended(self, provider, call_id, body):
+    def ended(self, provider, call_id, body, due):
+        with self.lock:
+            self.lag["timer_ms"] += (time.time() - due) * 1000
         seconds = max(1, round(self.call_ms / 1000))
         now_ms = int(time.time() * 1000)
         if provider.api == "vapi":
@@ -224,7 +231,7 @@ class Mock:
                       "concatenated_transcript": "assistant: Hello. user: Hi, thanks for calling.",
                       "summary": "The mock call went well.", "error_message": None,
                       "metadata": body.get("metadata")}
-        self.results.put((provider, result))
+        self.results.put((provider, result, time.time()))
 
     def start_psql(self):
         """A psql session (again after the server restarted), and the
@@ -249,7 +256,7 @@ class Mock:
         threading.Thread(target=self.confirm, args=(psql,), daemon=True).start()
         with self.lock:
             again = list(self.unconfirmed)
-        for statement in again:
+        for statement, _ in again:
             psql.stdin.write(statement)
         psql.stdin.flush()
 
@@ -259,7 +266,9 @@ class Mock:
             if line.strip() == "mock-delivered":
                 with self.lock:
                     if self.unconfirmed:
-                        self.unconfirmed.pop(0)
+                        _, ended_at = self.unconfirmed.pop(0)
+                        self.lag["delivered"] += 1
+                        self.lag["delivery_ms"] += (time.time() - ended_at) * 1000
 
     def deliver(self):
         """Hands each ended call's result to record_call_result(), in order,
@@ -269,7 +278,7 @@ class Mock:
             self.start_psql()
         while True:
             try:
-                provider, result = self.results.get(timeout=0.5)
+                provider, result, ended_at = self.results.get(timeout=0.5)
             except queue.Empty:
                 if self.psql_command and self.psql.poll() is not None:
                     self.start_psql()
@@ -281,7 +290,7 @@ class Mock:
                              "EXCEPTION WHEN OTHERS THEN RAISE WARNING 'record_call_result: %%', SQLERRM; END $do$;\n"
                              "\\echo mock-delivered\n") % text.replace("$do$", "")
                 with self.lock:
-                    self.unconfirmed.append(statement)
+                    self.unconfirmed.append((statement, ended_at))
                 try:
                     self.psql.stdin.write(statement)
                     self.psql.stdin.flush()
@@ -297,6 +306,14 @@ class Mock:
         with self.lock:
             return {api: dict(p.counts, in_progress=p.in_progress, max_in_progress=p.max_in_progress,
                               limit=p.limit, name=p.name) for api, p in self.providers.items()}
+
+    def lags(self):
+        """Average lateness of call ends and time from a call's end to its
+        result recorded, in ms."""
+        with self.lock:
+            placed = sum(p.counts["placed"] for p in self.providers.values()) or 1
+            return {"timer_ms": self.lag["timer_ms"] / placed,
+                    "delivery_ms": self.lag["delivery_ms"] / (self.lag["delivered"] or 1)}
 
 
 def handler(mock):
@@ -319,6 +336,8 @@ def handler(mock):
         def do_GET(self):
             if self.path == "/_stats":
                 self.send(200, {}, mock.stats())
+            elif self.path == "/_lags":
+                self.send(200, {}, mock.lags())
             elif self.path == "/_requests":
                 with mock.lock:
                     self.send(200, {}, mock.requests)
@@ -364,6 +383,12 @@ def main():
     parser.add_argument("--call-ms", type=int, default=200)
     parser.add_argument("--psql", help="a psql command line that reaches the database")
     args = parser.parse_args()
+    # Many threads wait on sockets and timers: hand the interpreter lock on
+    # sooner than every 5 ms, so that no answer or result waits on it long.
+    sys.setswitchinterval(0.0005)
+    # It keeps every request it got (/_requests): without the cycle
+    # collector's passes over them, no answer waits on one.
+    gc.disable()
     mock = Mock(args)
     ThreadingHTTPServer.request_queue_size = 256  # connections waiting to be accepted
     server = ThreadingHTTPServer(("127.0.0.1", args.port), handler(mock))

@@ -131,6 +131,15 @@ impl<P: Clone + PartialEq> Router<P> {
         self.providers.iter().any(Provider::has_capacity)
     }
 
+    /// How many more calls all providers together can take; `None` when one
+    /// has no limit.
+    pub fn free_capacity(&self) -> Option<i64> {
+        self.providers.iter().try_fold(0i64, |free, p| {
+            p.concurrency_limit
+                .map(|limit| free.saturating_add((i64::from(limit) - p.in_progress).max(0)))
+        })
+    }
+
     /// The providers that can take another call.
     pub fn with_capacity(&self) -> Vec<P> {
         self.providers
@@ -255,6 +264,25 @@ mod tests {
         let inactive = check_caller_number("n1", true, false, "your").unwrap_err();
         assert_eq!(inactive.kind, ErrorKind::InvalidInput);
         assert_eq!(inactive.message, "caller number n1 is not active");
+    }
+
+    #[test]
+    fn free_capacity_is_the_room_left_in_all_limits() {
+        let p = |id, limit, in_progress| Provider {
+            id,
+            concurrency_limit: limit,
+            in_progress,
+        };
+        let router = Router::new(vec![
+            p(1, Some(50), 48),
+            p(2, Some(30), 30),
+            p(3, Some(20), 25),
+        ]);
+        // a provider over its limit (lowered meanwhile) adds no room
+        assert_eq!(router.free_capacity(), Some(2));
+        let unlimited = Router::new(vec![p(1, Some(5), 0), p(2, None, 100)]);
+        assert_eq!(unlimited.free_capacity(), None);
+        assert_eq!(Router::<u32>::new(Vec::new()).free_capacity(), Some(0));
     }
 
     fn num(id: u32, country: &str, area: &str, last_used: Option<i64>) -> NumberCandidate<u32> {

@@ -16,13 +16,14 @@ use crate::providers::{no_answer, read_answer, Answer, HttpRequest};
 use crate::results::Provider;
 use chrono::{DateTime, Utc};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// No more of an answer's body is read.
 pub const MAX_ANSWER_BYTES: u64 = 64 * 1024;
 
 /// One request to send.
+#[derive(Clone)]
 pub struct Outgoing {
     pub provider: Provider,
     /// The provider's base URL (a superuser's setting) and the request's path.
@@ -33,7 +34,7 @@ pub struct Outgoing {
 }
 
 /// How requests go out.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// From the start of a request to the end of its answer.
     pub timeout: Duration,
@@ -49,8 +50,131 @@ pub struct Limits {
 /// `tick` every 20 ms (the server's interrupt check: a cancel ends the wait,
 /// each thread still ending its request within the timeout).
 pub fn send_all(outgoing: &[Outgoing], limits: Limits, tick: &mut dyn FnMut()) -> Vec<Answer> {
-    if outgoing.is_empty() {
-        return Vec::new();
+    start(outgoing.to_vec(), limits).wait(tick)
+}
+
+/// Requests on their way: `start` sends them in threads of their own and
+/// returns at once; `wait` collects the answers. Meanwhile the caller may do
+/// other work (the dispatcher's worker claims its next calls); the threads
+/// never touch PostgreSQL.
+pub struct InFlight {
+    shared: Arc<Shared>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+struct Shared {
+    outgoing: Vec<Outgoing>,
+    agent: ureq::Agent,
+    next: AtomicUsize,
+    done: AtomicUsize,
+    answers: Mutex<Vec<Option<Answer>>>,
+    /// Notified as each answer comes in (or a thread ends).
+    woken: (Mutex<()>, Condvar),
+}
+
+/// Starts sending `outgoing`, at most `limits.in_flight` at once.
+pub fn start(outgoing: Vec<Outgoing>, limits: Limits) -> InFlight {
+    let count = outgoing.len();
+    let shared = Arc::new(Shared {
+        agent: agent(limits),
+        answers: Mutex::new(vec![None; count]),
+        outgoing,
+        next: AtomicUsize::new(0),
+        done: AtomicUsize::new(0),
+        woken: (Mutex::new(()), Condvar::new()),
+    });
+    let threads = (0..limits.in_flight.clamp(1, count.max(1)))
+        .take(count)
+        .map(|_| {
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || {
+                // ends the wait below even if this thread panics
+                let _wake = Wake(&shared.woken);
+                loop {
+                    let index = shared.next.fetch_add(1, Ordering::Relaxed);
+                    let Some(one) = shared.outgoing.get(index) else {
+                        break;
+                    };
+                    let answer = send(&shared.agent, one);
+                    lock(&shared.answers)[index] = Some(answer);
+                    shared.done.fetch_add(1, Ordering::Release);
+                    let _guard = lock(&shared.woken.0);
+                    shared.woken.1.notify_all();
+                }
+            })
+        })
+        .collect();
+    InFlight { shared, threads }
+}
+
+impl InFlight {
+    /// The answers, in the order of the requests, once all are in; `tick`
+    /// runs at least every 20 ms meanwhile. A request whose thread ended
+    /// without an answer (it panicked) is answered as not sent.
+    pub fn wait(self, tick: &mut dyn FnMut()) -> Vec<Answer> {
+        let shared = &self.shared;
+        let total = shared.outgoing.len();
+        let mut guard = lock(&shared.woken.0);
+        while shared.done.load(Ordering::Acquire) < total
+            && self.threads.iter().any(|thread| !thread.is_finished())
+        {
+            guard = shared
+                .woken
+                .1
+                .wait_timeout(guard, Duration::from_millis(20))
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+            drop(guard);
+            tick();
+            guard = lock(&shared.woken.0);
+        }
+        drop(guard);
+        let answers = std::mem::take(&mut *lock(&shared.answers));
+        answers
+            .into_iter()
+            .zip(&shared.outgoing)
+            .map(|(answer, one)| {
+                answer.unwrap_or_else(|| {
+                    Answer::Failed(no_answer(
+                        one.provider,
+                        "the sender stopped",
+                        true,
+                        &one.key,
+                    ))
+                })
+            })
+            .collect()
+    }
+}
+
+/// A mutex's value, whether or not a thread panicked holding it.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Notifies the waiting caller when dropped (a thread ends, or panics).
+struct Wake<'a>(&'a (Mutex<()>, Condvar));
+
+impl Drop for Wake<'_> {
+    fn drop(&mut self) {
+        let _guard = self
+            .0
+             .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.0 .1.notify_all();
+    }
+}
+
+/// The agent for `limits`, kept between runs, so that its connections to
+/// each provider stay open (keep-alive) rather than one per request.
+fn agent(limits: Limits) -> ureq::Agent {
+    static KEPT: Mutex<Option<(Limits, ureq::Agent)>> = Mutex::new(None);
+    let mut kept = KEPT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, agent)) = kept.as_ref().filter(|(kept, _)| *kept == limits) {
+        return agent.clone();
     }
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -58,43 +182,16 @@ pub fn send_all(outgoing: &[Outgoing], limits: Limits, tick: &mut dyn FnMut()) -
         .timeout_connect(Some(limits.connect_timeout.min(limits.timeout)))
         .max_redirects(0)
         .max_redirects_will_error(false)
+        .max_idle_connections(limits.in_flight.max(1) * 3)
+        .max_idle_connections_per_host(limits.in_flight.max(1))
         .proxy(None)
         .user_agent("pg_dialer")
         .build()
         .into();
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let answers: Mutex<Vec<Option<Answer>>> = Mutex::new(vec![None; outgoing.len()]);
-    std::thread::scope(|scope| {
-        let mut threads = Vec::new();
-        for _ in 0..limits.in_flight.clamp(1, outgoing.len()) {
-            threads.push(scope.spawn(|| loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some(one) = outgoing.get(index) else {
-                    break;
-                };
-                let answer = send(&agent, one);
-                answers.lock().expect("no thread panics holding it")[index] = Some(answer);
-                done.fetch_add(1, Ordering::Release);
-            }));
-        }
-        // (a thread that panicked ends the wait: the scope raises its panic)
-        while done.load(Ordering::Acquire) < outgoing.len()
-            && threads.iter().any(|thread| !thread.is_finished())
-        {
-            std::thread::sleep(Duration::from_millis(20));
-            tick();
-        }
-    });
-    answers
-        .into_inner()
-        .expect("no thread panics holding it")
-        .into_iter()
-        .map(|answer| answer.expect("every request was sent"))
-        .collect()
+    *kept = Some((limits, agent.clone()));
+    agent
 }
 
-/// One request and what its answer means.
 fn send(agent: &ureq::Agent, one: &Outgoing) -> Answer {
     let mut request = agent.post(&one.url);
     for (name, value) in &one.request.headers {
