@@ -4,6 +4,7 @@
 \set ON_ERROR_STOP 1
 \pset footer off
 \echo '== 13. Per call: what the provider received, and the result recorded from its webhook'
+\x on
 WITH received AS (
     SELECT r->>'provider' AS api, r->'body' AS body,
            coalesce(r->'body'->'assistantOverrides'->'metadata', r->'body'->'metadata')->>'call_queue_id' AS call_queue_id
@@ -17,6 +18,7 @@ FROM received r
 JOIN call_queue q ON q.id::text = r.call_queue_id
 LEFT JOIN user_call_history h ON h.call_queue_id = q.id
 ORDER BY q.recipient_number;
+\x off
 
 \echo '== 14. The dispatcher, as an admin or service_role sees it'
 SET ROLE service_role;

@@ -13,6 +13,8 @@
 SET ROLE authenticated;
 SELECT set_config('request.jwt.claims', :'admin', false) \g /dev/null
 UPDATE call_service_providers SET api = lower(name) WHERE name IN ('VAPI', 'Retell', 'Bland');
+-- VAPI takes a voice as <voice provider>:<voice id>
+UPDATE voice_options SET voice_id = 'playht:jennifer' WHERE voice_id = 'jennifer-playht';
 INSERT INTO call_templates (id, name, description, is_public, created_by, provider_id, provider_agent_id, params, params_order)
 VALUES ('7e3a1a7e-0004-4000-8000-00000000e004', 'Delivery follow-up', 'Asks how a delivery went', true,
         '7c4d9e1f-2a3b-4c5d-8e6f-9a0b1c2d3e03', 'c0a11e70-0002-4000-8000-00000000c002', 'agent_7f1e2d3c4b5a',

@@ -49,7 +49,8 @@ echo "== The DBA turns the background worker on (postgresql.conf: shared_preload
 psql -X -q -d "$DB" -c "ALTER SYSTEM SET pg_dialer.dispatcher_database = '$DB'" \
     -c "ALTER SYSTEM SET pg_dialer.dispatcher = on" -c "SELECT pg_reload_conf()" >/dev/null
 for _ in $(seq 100); do
-    [ "$(psql -X -q -At -d "$DB" -c "SELECT count(*) FROM call_queue WHERE scheduled_time <= now() AND status IN ('queued', 'in-progress')")" = 0 ] && break
+    [ "$(psql -X -q -At -d "$DB" -c "SELECT count(*) FROM call_queue WHERE recipient_number IN
+        ('+14155550150', '+14155550151', '+12135550152', '+442079460153') AND status IN ('queued', 'in-progress')")" = 0 ] && break
     sleep 0.2
 done
 psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -v requests="$(curl -s "$mock_url/_requests")" -f demo/dispatch_report.sql 2>&1

@@ -243,7 +243,12 @@ class Mock:
             self.psql = subprocess.Popen(self.psql_command + " -v ON_ERROR_STOP=1", shell=True, stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, text=True)
             try:
+                # record_call_result() through a function of this session:
+                # a result the database refuses is delivered all the same
                 self.psql.stdin.write("SET client_min_messages = warning;\nSET ROLE service_role;\n"
+                                      "CREATE FUNCTION pg_temp.deliver(body jsonb) RETURNS void LANGUAGE plpgsql AS $f$ "
+                                      "BEGIN PERFORM record_call_result(body); EXCEPTION WHEN OTHERS THEN "
+                                      "RAISE WARNING 'record_call_result: %', SQLERRM; END $f$;\n"
                                       "\\echo mock-ready\n")
                 self.psql.stdin.flush()
                 if self.psql.stdout.readline().strip() == "mock-ready":
@@ -285,10 +290,8 @@ class Mock:
                 continue
             if self.psql_command:
                 text = json.dumps(result).replace("$mock$", "")
-                # a result the database refuses is delivered all the same
-                statement = ("DO $do$ BEGIN PERFORM record_call_result($mock$%s$mock$::jsonb); "
-                             "EXCEPTION WHEN OTHERS THEN RAISE WARNING 'record_call_result: %%', SQLERRM; END $do$;\n"
-                             "\\echo mock-delivered\n") % text.replace("$do$", "")
+                statement = ("SELECT pg_temp.deliver($mock$%s$mock$::jsonb);\n"
+                             "\\echo mock-delivered\n") % text
                 with self.lock:
                     self.unconfirmed.append((statement, ended_at))
                 try:
