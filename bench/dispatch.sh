@@ -97,8 +97,16 @@ over=$(stat "sum(s[a]['over_limit'] for a in s)")
 lags=$(curl -s "$mock_url/_lags")
 dups=$(stat "sum(s[a]['duplicates'] for a in s)")
 cpu=$(ps -o time= -p "$(q "SELECT pid FROM dispatcher_worker()")")
+# The rest of the queue goes (the worker off meanwhile: a bulk UPDATE of the
+# queue and its claims may deadlock), and the calls out end.
+q "ALTER SYSTEM SET pg_dialer.dispatcher = off"
+q "SELECT pg_reload_conf()" >/dev/null
+for _ in $(seq 50); do [ "$(q "SELECT pid IS NULL FROM dispatcher_worker()")" = t ] && break; sleep 0.2; done
 q "UPDATE call_queue SET status = 'canceled' WHERE status = 'queued'" >/dev/null
 for _ in $(seq 100); do [ "$(q "SELECT count(*) FROM call_queue WHERE status = 'in-progress'")" = 0 ] && break; sleep 0.2; done
+q "ALTER SYSTEM SET pg_dialer.dispatcher = on"
+q "SELECT pg_reload_conf()" >/dev/null
+for _ in $(seq 50); do [ "$(q "SELECT pid IS NOT NULL FROM dispatcher_worker()")" = t ] && break; sleep 0.2; done
 
 # ------------------------------------------------------------ wake-up latency
 say "latency of single calls on an idle worker"

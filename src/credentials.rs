@@ -154,13 +154,54 @@ fn keys(create: bool) -> Result<Vec<MasterKey>, String> {
     secrets::parse_keys(&text).map_err(|why| format!("{}: {why}", describe(&source)))
 }
 
+thread_local! {
+    /// The keys of a key file as last read, by the setting, the file's
+    /// modification time and length: the dispatcher opens credentials at
+    /// every run, and reads the file again only when it changed.
+    static KEPT: std::cell::RefCell<Option<KeptKeys>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A key file's path, modification time and length, and its keys.
+type KeptKeys = (
+    String,
+    std::time::SystemTime,
+    u64,
+    std::rc::Rc<Vec<MasterKey>>,
+);
+
+/// The keys to open with (a key file's kept while it is unchanged).
+fn opening_keys() -> Result<std::rc::Rc<Vec<MasterKey>>, String> {
+    let Source::File(path) = source() else {
+        return keys(false).map(std::rc::Rc::new);
+    };
+    let stamp = std::fs::metadata(&path)
+        .ok()
+        .and_then(|m| Some((m.modified().ok()?, m.len())));
+    if let Some((modified, len)) = stamp {
+        let kept = KEPT.with(|kept| {
+            kept.borrow()
+                .as_ref()
+                .filter(|(p, m, l, _)| *p == path && *m == modified && *l == len)
+                .map(|(_, _, _, keys)| keys.clone())
+        });
+        if let Some(keys) = kept {
+            return Ok(keys);
+        }
+    }
+    let keys = std::rc::Rc::new(keys(false)?);
+    if let Some((modified, len)) = stamp {
+        KEPT.with(|kept| *kept.borrow_mut() = Some((path, modified, len, keys.clone())));
+    }
+    Ok(keys)
+}
+
 /// A provider's credentials as the dispatcher uses them: plain JSON as
 /// stored by 0.1.0 or written by a superuser's restore, or opened.
 pub fn open(provider: &str, stored: &Value) -> Result<Value, String> {
     if !secrets::is_sealed(stored) {
         return Ok(stored.clone());
     }
-    let keys = keys(false).map_err(|why| format!("the credentials cannot be opened: {why}"))?;
+    let keys = opening_keys().map_err(|why| format!("the credentials cannot be opened: {why}"))?;
     secrets::open_any(&keys, provider, stored).map_err(|err| err.to_string())
 }
 

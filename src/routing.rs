@@ -750,7 +750,7 @@ pub fn claim(
     // Read in rounds: a read takes the oldest due calls of providers with
     // room, and one provider's backlog may fill it (a provider with 2 free
     // slots and the 200 oldest calls); the next round reads again for the
-    // providers still with room, past what was read.
+    // providers still with room.
     let mut read: Vec<Uuid> = Vec::new();
     let mut claimed: Vec<ClaimedCall> = Vec::new();
     let mut so_far = SoFar::default();
@@ -775,15 +775,17 @@ pub fn claim(
                     })
                     .collect();
         }
-        read.extend(due.iter().map(|call| call.id));
-        claimed.extend(route_calls(
-            client,
-            &mut router,
-            &names,
-            due,
-            want,
-            &mut so_far,
-        ));
+        let ids: Vec<Uuid> = due.iter().map(|call| call.id).collect();
+        let routed = route_calls(client, &mut router, &names, due, want, &mut so_far);
+        // In progress now: the next read does not see them again; it is
+        // kept from the others read (few: those of providers with room
+        // that could not take them).
+        record_claims(client, &routed)?;
+        read.extend(
+            ids.into_iter()
+                .filter(|id| !routed.iter().any(|call| call.id == *id)),
+        );
+        claimed.extend(routed);
         if !full {
             break;
         }
@@ -791,7 +793,6 @@ pub fn claim(
     let SoFar {
         unroutable, held, ..
     } = so_far;
-    record_claims(client, &claimed)?;
     end_unroutable(client, unroutable)?;
     crate::calls::expire(client, &held.expired)?;
     defer(client, held.waiting)?;
