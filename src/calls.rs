@@ -53,8 +53,11 @@ const QUEUE_AGAIN: &str = "
 const STALE: &str = "
     SELECT q.id, q.retry_count, q.recipient_number, q.call_window::text FROM public.call_queue q
     WHERE q.status = 'in-progress' AND coalesce(q.claimed_at, q.updated_at) <= now() - $1
-      -- not a call the dispatcher's worker is sending (src/dispatch.rs, SENDING)
-      AND pg_catalog.pg_try_advisory_xact_lock_shared(1886350437, pg_catalog.hashtext(q.id::text))
+      -- not a call the dispatcher's worker is sending (src/dispatch.rs,
+      -- SENDING): its mark taken and given back at once, so that a rescue
+      -- of many calls holds no lock per call
+      AND (pg_catalog.pg_try_advisory_lock_shared(1886350437, pg_catalog.hashtext(q.id::text))
+           AND pg_catalog.pg_advisory_unlock_shared(1886350437, pg_catalog.hashtext(q.id::text)))
     ORDER BY coalesce(q.claimed_at, q.updated_at)
     FOR UPDATE SKIP LOCKED";
 

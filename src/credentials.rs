@@ -136,6 +136,41 @@ fn write_text(source: &Source, text: &str) -> Result<(), String> {
     }
 }
 
+/// Makes the key file `path` with `text` (mode 0600), unless it exists
+/// (then false): written beside it, linked into place (which fails rather
+/// than replace a file), and the directory synced.
+fn create_file(path: &str, text: &str) -> Result<bool, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // SAFETY: reads this process's id.
+    let temporary = format!("{path}.{}.new", unsafe { pg_sys::MyProcPid });
+    let _ = std::fs::remove_file(&temporary);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temporary)
+        .and_then(|mut file| {
+            file.write_all(text.as_bytes())?;
+            file.sync_all()
+        });
+    let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => {
+            let dir = std::path::Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            if let Ok(dir) = std::fs::File::open(dir) {
+                let _ = dir.sync_all();
+            }
+            Ok(true)
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(err) => Err(format!("key file {path} cannot be written: {err}")),
+    }
+}
+
 /// The keys (the first seals), created when there are none yet and `create`.
 fn keys(create: bool) -> Result<Vec<MasterKey>, String> {
     let source = source();
@@ -146,8 +181,18 @@ fn keys(create: bool) -> Result<Vec<MasterKey>, String> {
                 "# pg_dialer: keys of call_service_providers.api_credentials; the first seals\n{}\n",
                 new_key_line()
             );
-            write_text(&source, &text)?;
-            text
+            match &source {
+                // never over a key another session made meanwhile: that one
+                // is read and used
+                Source::File(path) => match create_file(path, &text)? {
+                    true => text,
+                    false => read_text(&source)?.unwrap_or(text),
+                },
+                Source::Vault(_) => {
+                    write_text(&source, &text)?;
+                    text
+                }
+            }
         }
         None => return Err(format!("{} does not exist", describe(&source))),
     };
@@ -205,6 +250,21 @@ pub fn open(provider: &str, stored: &Value) -> Result<Value, String> {
     secrets::open_any(&keys, provider, stored).map_err(|err| err.to_string())
 }
 
+/// Providers' ids and stored credentials, by `sql` (locked).
+fn stored(
+    client: &pgrx::spi::SpiClient<'_>,
+    sql: &'static str,
+) -> Result<Vec<(pgrx::Uuid, Value)>, pgrx::spi::SpiError> {
+    crate::plans::query(client, sql, &[])?
+        .map(|r| {
+            Ok((
+                r.get::<pgrx::Uuid>(1)?.expect("an id"),
+                r.get::<JsonB>(2)?.map(|j| j.0).unwrap_or(Value::Null),
+            ))
+        })
+        .collect()
+}
+
 fn seal(keys: &[MasterKey], provider: &str, plain: &Value) -> Value {
     secrets::seal(&keys[0], provider, plain, nonce())
 }
@@ -222,33 +282,36 @@ mod dialer {
     fn seal_stored_credentials() -> i64 {
         let quiet = crate::identity::caller_is_superuser();
         spi(Spi::connect_mut(|client| {
-            let plain: Vec<(pgrx::Uuid, Value)> = crate::plans::query(
+            let plain = stored(
                 client,
                 "SELECT p.id, p.api_credentials FROM public.call_service_providers p
                  WHERE p.api_credentials IS NOT NULL AND NOT p.api_credentials ? 'pg_dialer_sealed'
                  FOR UPDATE",
-                &[],
-            )?
-            .map(|r| {
-                Ok((
-                    r.get::<pgrx::Uuid>(1)?.expect("an id"),
-                    r.get::<JsonB>(2)?.map(|j| j.0).unwrap_or(Value::Null),
-                ))
-            })
-            .collect::<Result<_, pgrx::spi::SpiError>>()?;
+            )?;
             if plain.is_empty() {
                 return Ok(0);
             }
             let keys = keys(true).unwrap_or_else(|why| {
                 key_error(format!("api_credentials cannot be sealed: {why}"))
             });
-            if quiet {
+            let quiet_before = if quiet {
+                let before = crate::plans::first(
+                    client,
+                    "SELECT pg_catalog.current_setting('session_replication_role')",
+                    &[],
+                    |r| r.get::<String>(1),
+                )?
+                .flatten()
+                .unwrap_or_else(|| "origin".into());
                 crate::plans::query(
                     client,
-                    "SELECT set_config('session_replication_role', 'replica', true)",
+                    "SELECT pg_catalog.set_config('session_replication_role', 'replica', true)",
                     &[],
                 )?;
-            }
+                Some(before)
+            } else {
+                None
+            };
             let mut count = 0;
             for (id, value) in plain {
                 let sealed = JsonB(seal(&keys, &id.to_string(), &value));
@@ -259,11 +322,11 @@ mod dialer {
                 )?;
                 count += 1;
             }
-            if quiet {
+            if let Some(before) = quiet_before {
                 crate::plans::query(
                     client,
-                    "SELECT set_config('session_replication_role', 'origin', true)",
-                    &[],
+                    "SELECT pg_catalog.set_config('session_replication_role', $1, true)",
+                    &[before.into()],
                 )?;
             }
             Ok(count)
@@ -347,19 +410,11 @@ fn rotate_credentials_key() -> TableIterator<
     all.extend(old);
     let count = spi(Spi::connect_mut(|client| {
         crate::identity::as_extension_owner(|| {
-            let rows: Vec<(pgrx::Uuid, Value)> = crate::plans::query(
+            let rows = stored(
                 client,
                 "SELECT p.id, p.api_credentials FROM public.call_service_providers p
                  WHERE p.api_credentials IS NOT NULL FOR UPDATE",
-                &[],
-            )?
-            .map(|r| {
-                Ok((
-                    r.get::<pgrx::Uuid>(1)?.expect("an id"),
-                    r.get::<JsonB>(2)?.map(|j| j.0).unwrap_or(Value::Null),
-                ))
-            })
-            .collect::<Result<_, pgrx::spi::SpiError>>()?;
+            )?;
             let (mut count, mut left) = (0i64, 0i64);
             for (id, stored) in rows {
                 let owner = id.to_string();

@@ -366,6 +366,8 @@ pub struct Prepared {
     /// `None`: the next of the requests' answers.
     answers: Vec<Option<Answer>>,
     outgoing: Vec<Outgoing>,
+    /// The calls marked as being sent (`prepare_run`).
+    marked: Vec<Uuid>,
 }
 
 /// Sends the claimed `calls` (those this backend claimed) and records what
@@ -408,11 +410,17 @@ fn sending(prepared: &Prepared) -> Vec<Uuid> {
 pub fn prepare_run(calls: Vec<ClaimedCall>) -> Prepared {
     spi(Spi::connect_mut(|client| {
         let prepared = prepare(client, calls)?;
-        plans::query(
+        // Never waits: a key another session holds (any role may take
+        // advisory locks) only leaves that call unmarked, sent all the same.
+        let mut prepared = prepared;
+        prepared.marked = plans::query(
             client,
-            "SELECT pg_catalog.pg_advisory_lock($2, pg_catalog.hashtext(id::text)) FROM unnest($1::uuid[]) id",
+            "SELECT id FROM pg_catalog.unnest($1::uuid[]) id
+             WHERE pg_catalog.pg_try_advisory_lock($2, pg_catalog.hashtext(id::text))",
             &[sending(&prepared).into(), SENDING.into()],
-        )?;
+        )?
+        .map(|row| row.get::<Uuid>(1).map(|id| id.expect("an id")))
+        .collect::<Result<_, _>>()?;
         Ok(prepared)
     }))
 }
@@ -425,13 +433,13 @@ pub fn requests(prepared: &mut Prepared) -> Vec<Outgoing> {
 /// The worker's second half of a run, in a transaction of its own: the
 /// answers recorded onto the calls still as claimed (`still_ours`), their
 /// marks released.
-pub fn finish_run(prepared: Prepared, answers: Vec<Answer>) -> Vec<Sent> {
+pub fn finish_run(mut prepared: Prepared, answers: Vec<Answer>) -> Vec<Sent> {
     spi(Spi::connect_mut(|client| {
-        let marked = sending(&prepared);
+        let marked = std::mem::take(&mut prepared.marked);
         let done = finish(client, prepared, answers)?;
         plans::query(
             client,
-            "SELECT pg_catalog.pg_advisory_unlock($2, pg_catalog.hashtext(id::text)) FROM unnest($1::uuid[]) id",
+            "SELECT pg_catalog.pg_advisory_unlock($2, pg_catalog.hashtext(id::text)) FROM pg_catalog.unnest($1::uuid[]) id",
             &[marked.into(), SENDING.into()],
         )?;
         Ok(done)
@@ -633,6 +641,7 @@ fn prepare(client: &SpiClient<'_>, calls: Vec<ClaimedCall>) -> Result<Prepared, 
             done,
             answers,
             outgoing,
+            marked: Vec::new(),
         })
     }
 }

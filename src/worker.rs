@@ -184,7 +184,10 @@ pub extern "C-unwind" fn pg_dialer_dispatcher_main(_arg: pg_sys::Datum) {
     log!("pg_dialer dispatcher: started in database \"{database}\"");
     BackgroundWorker::transaction(|| {
         // the claim's rule; a DBA's default elsewhere does not apply here
-        Spi::run("SET default_transaction_isolation = 'read committed'")
+        Spi::run("SET default_transaction_isolation = 'read committed'")?;
+        // It runs as the bootstrap superuser: no name it uses may resolve to
+        // an object of a schema others can create in.
+        Spi::run("SET search_path = pg_catalog, pg_temp")
     })
     .unwrap_or_else(|err| restart(&err.to_string()));
     let mut waiting_for: Option<String> = None;
@@ -217,7 +220,10 @@ pub extern "C-unwind" fn pg_dialer_dispatcher_main(_arg: pg_sys::Datum) {
         WORKER_LOOP
             .get()
             .store(unsafe { pg_sys::GetCurrentTimestamp() }, Ordering::Release);
-        if pending.is_empty() && checked.is_none_or(|at| at.elapsed() >= CHECK_EVERY) {
+        if pending.is_empty()
+            && flying.is_none()
+            && checked.is_none_or(|at| at.elapsed() >= CHECK_EVERY)
+        {
             match BackgroundWorker::transaction(installed) {
                 Ok(()) => {
                     checked = Some(Instant::now());
@@ -236,7 +242,9 @@ pub extern "C-unwind" fn pg_dialer_dispatcher_main(_arg: pg_sys::Datum) {
                 }
             }
         }
-        if rescued.elapsed() >= RESCUE_EVERY {
+        // Not while calls of its own are claimed or out: its session holds
+        // their marks, which its own rescue would not see.
+        if rescued.elapsed() >= RESCUE_EVERY && pending.is_empty() && flying.is_none() {
             rescued = Instant::now();
             let n = BackgroundWorker::transaction(crate::calls::rescue_count);
             if n > 0 {
@@ -274,12 +282,17 @@ pub extern "C-unwind" fn pg_dialer_dispatcher_main(_arg: pg_sys::Datum) {
     }
 }
 
-/// Waits for a run's answers and records them.
+/// Waits for a run's answers and records them, with interrupts held off
+/// (a cancel would lose the answers of requests that are out; the wait ends
+/// within pg_dialer.dispatch_timeout).
 fn land(prepared: crate::dispatch::Prepared, out: pg_dialer_core::sender::InFlight) {
-    let answers = out.wait(&mut || {
-        check_for_interrupts!();
-    });
+    // SAFETY: HOLD_INTERRUPTS() / RESUME_INTERRUPTS(), as PostgreSQL's own
+    // code brackets work that must not be cut short.
+    unsafe { pg_sys::InterruptHoldoffCount += 1 };
+    let answers = out.wait(&mut || {});
     BackgroundWorker::transaction(move || crate::dispatch::finish_run(prepared, answers));
+    // SAFETY: see above.
+    unsafe { pg_sys::InterruptHoldoffCount -= 1 };
 }
 
 /// Sleeps until woken, a signal, or `at_most`; ends the worker on SIGTERM.

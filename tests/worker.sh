@@ -153,6 +153,37 @@ check_match "the log names the providers' errors" "pg_dialer dispatcher: provide
 check "no key shows in the server's log" "0" \
     "$(grep -cE 'vapi-key-7c1e93|retell-key-5a0f22|bland-key-9d4b71' "$server_log" || true)"
 
+# ------------------------------------------------------------ being sent
+# A call whose request is out is not taken back by a rescue of another
+# session, even one that takes every call in progress.
+q "DELETE FROM user_call_history; DELETE FROM call_queue" >/dev/null
+control '{"provider": "vapi", "mode": "hang", "times": 1}'
+id=$(q "INSERT INTO call_queue (user_id, recipient_number, template_id, custom_variables, status, scheduled_time)
+        VALUES ('d1d1d1d1-0000-4000-8000-000000000001', '+14155550901', 'd1d1d1d1-0000-4000-8000-0000000000d1',
+                '{\"patient_name\": \"Ana\"}', 'queued', now()) RETURNING id")
+wait_for "SELECT count(*) = 1 FROM call_queue WHERE id = '$id' AND status = 'in-progress'" 10 || true
+sleep 1
+check "a rescue of every call in progress leaves the one being sent" "0|in-progress" \
+    "$(psql_q -At -d "$db" -c "SET ROLE service_role" -c "SELECT count(*) FROM rescue_stale_calls('0 seconds') WHERE id = '$id'")|$(q "SELECT status FROM call_queue WHERE id = '$id'")"
+if wait_for "SELECT status = 'completed' FROM call_queue WHERE id = '$id'" 40; then
+    ok "after its request timed out, it is sent again and done"
+else
+    not_ok "the hung call is done" "$(q "SELECT status || ' ' || retry_count || ' ' || coalesce(last_error, '') FROM call_queue WHERE id = '$id'")"
+fi
+# Any session may take advisory locks: one holding a call's key does not
+# stall the worker.
+id=$(q "INSERT INTO call_queue (user_id, recipient_number, template_id, custom_variables, status, scheduled_time)
+        VALUES ('d1d1d1d1-0000-4000-8000-000000000001', '+14155550902', 'd1d1d1d1-0000-4000-8000-0000000000d2',
+                '{\"patient_name\": \"Ana\"}', 'queued', now() + interval '2 seconds') RETURNING id")
+psql -X -q -d "$db" -c "SELECT pg_advisory_lock(1886350437, hashtext('$id'))" -c "SELECT pg_sleep(15)" >/dev/null 2>&1 &
+holder=$!
+if wait_for "SELECT status = 'completed' FROM call_queue WHERE id = '$id'" 12; then
+    ok "a session holding a call's advisory key does not hold the worker up"
+else
+    not_ok "the call whose key is held is done" "$(q "SELECT status FROM call_queue WHERE id = '$id'")"
+fi
+kill "$holder" 2>/dev/null || true
+
 # ------------------------------------------------------------ off again
 q "ALTER SYSTEM SET pg_dialer.dispatcher = off" >/dev/null
 q "SELECT pg_reload_conf()" >/dev/null
