@@ -196,7 +196,14 @@ pub extern "C-unwind" fn pg_dialer_dispatcher_main(_arg: pg_sys::Datum) {
     // Claimed calls not sent yet, and the run whose requests are out.
     let mut pending: Vec<ClaimedCall> = Vec::new();
     let mut flying: Option<(crate::dispatch::Prepared, pg_dialer_core::sender::InFlight)> = None;
+    // The postmaster, whose death the latch reports only while it sleeps.
+    let postmaster = std::os::unix::process::parent_id();
     loop {
+        if std::os::unix::process::parent_id() != postmaster {
+            // SAFETY: ends this orphaned process at once, as PostgreSQL's
+            // processes do when the postmaster is gone.
+            unsafe { pg_sys::proc_exit(1) }
+        }
         let stop = if BackgroundWorker::sigterm_received() {
             Some("shutting down")
         } else if reload() && !crate::settings::dispatcher_enabled() {
