@@ -83,6 +83,9 @@ pub fn start(outgoing: Vec<Outgoing>, limits: Limits) -> InFlight {
         done: AtomicUsize::new(0),
         woken: (Mutex::new(()), Condvar::new()),
     });
+    // The threads start with every signal blocked (they inherit the mask):
+    // the server's signal handlers run on its own thread only.
+    let mask = BlockedSignals::all();
     let threads = (0..limits.in_flight.clamp(1, count.max(1)))
         .take(count)
         .map(|_| {
@@ -104,7 +107,34 @@ pub fn start(outgoing: Vec<Outgoing>, limits: Limits) -> InFlight {
             })
         })
         .collect();
+    drop(mask);
     InFlight { shared, threads }
+}
+
+/// This thread's signals blocked until dropped (then the mask it had).
+struct BlockedSignals(libc::sigset_t);
+
+impl BlockedSignals {
+    fn all() -> Self {
+        // SAFETY: sigset_t is plain data, filled by sigfillset; the call
+        // changes only the calling thread's mask and saves the old one.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+            BlockedSignals(old)
+        }
+    }
+}
+
+impl Drop for BlockedSignals {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved by `all`, on the same thread.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut());
+        }
+    }
 }
 
 impl InFlight {

@@ -347,3 +347,40 @@ fn the_key_never_shows_in_a_reason() {
     assert_eq!(f.reason, "vapi 401: bad key [redacted]");
     assert!(!f.retryable);
 }
+
+/// This thread's blocked signals.
+fn blocked() -> Vec<i32> {
+    // SAFETY: reads this thread's mask into a zeroed set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut set);
+        (1..32)
+            .filter(|s| libc::sigismember(&set, *s) == 1)
+            .collect()
+    }
+}
+
+#[test]
+fn sender_threads_block_every_signal_and_the_caller_keeps_its_mask() {
+    let before = blocked();
+    let seen: Arc<std::sync::Mutex<Vec<i32>>> = Arc::default();
+    let server = serve(Duration::from_millis(0), |n| {
+        reply(201, &[], &format!(r#"{{"call_id":"c{n}"}}"#))
+    });
+    let flight = start(
+        vec![outgoing(&server.url, Provider::Retell, "{}")],
+        limits(5000, 1),
+    );
+    // the thread the flight runs on blocks what start() blocked for it: all
+    let mask = BlockedSignals::all();
+    let inherited = {
+        let seen = Arc::clone(&seen);
+        std::thread::spawn(move || *seen.lock().unwrap() = blocked())
+    };
+    drop(mask);
+    inherited.join().unwrap();
+    assert_eq!(flight.wait(&mut || {}).len(), 1);
+    assert!(seen.lock().unwrap().contains(&libc::SIGTERM));
+    assert!(seen.lock().unwrap().contains(&libc::SIGUSR1));
+    assert_eq!(blocked(), before);
+}
