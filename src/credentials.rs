@@ -101,20 +101,13 @@ fn read_text(source: &Source) -> Result<Option<String>, String> {
 fn write_text(source: &Source, text: &str) -> Result<(), String> {
     match source {
         Source::File(path) => {
-            use std::os::unix::fs::OpenOptionsExt;
-            let temporary = format!("{path}.new");
+            let temporary = write_beside(path, text)
+                .map_err(|err| format!("key file {path} cannot be written: {err}"))?;
+            let renamed = std::fs::rename(&temporary, path);
             let _ = std::fs::remove_file(&temporary);
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&temporary)
-                .map_err(|err| format!("key file {temporary} cannot be written: {err}"))?;
-            file.write_all(text.as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(|err| format!("key file {temporary} cannot be written: {err}"))?;
-            std::fs::rename(&temporary, path)
-                .map_err(|err| format!("key file {path} cannot be replaced: {err}"))
+            renamed.map_err(|err| format!("key file {path} cannot be replaced: {err}"))?;
+            sync_directory(path);
+            Ok(())
         }
         Source::Vault(name) => crate::identity::as_extension_owner(|| {
             let id = Spi::get_one_with_args::<pgrx::Uuid>(
@@ -140,34 +133,46 @@ fn write_text(source: &Source, text: &str) -> Result<(), String> {
 /// (then false): written beside it, linked into place (which fails rather
 /// than replace a file), and the directory synced.
 fn create_file(path: &str, text: &str) -> Result<bool, String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    // SAFETY: reads this process's id.
-    let temporary = format!("{path}.{}.new", unsafe { pg_sys::MyProcPid });
-    let _ = std::fs::remove_file(&temporary);
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temporary)
-        .and_then(|mut file| {
-            file.write_all(text.as_bytes())?;
-            file.sync_all()
-        });
-    let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
-    let _ = std::fs::remove_file(&temporary);
+    let linked = write_beside(path, text).and_then(|temporary| {
+        let linked = std::fs::hard_link(&temporary, path);
+        let _ = std::fs::remove_file(&temporary);
+        linked
+    });
     match linked {
         Ok(()) => {
-            let dir = std::path::Path::new(path)
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            if let Ok(dir) = std::fs::File::open(dir) {
-                let _ = dir.sync_all();
-            }
+            sync_directory(path);
             Ok(true)
         }
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         Err(err) => Err(format!("key file {path} cannot be written: {err}")),
+    }
+}
+
+/// `text` written and synced to a new file beside `path`, mode 0600, named
+/// after this process; returns its name.
+fn write_beside(path: &str, text: &str) -> std::io::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // SAFETY: reads this process's id.
+    let temporary = format!("{path}.{}.new", unsafe { pg_sys::MyProcPid });
+    let _ = std::fs::remove_file(&temporary);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temporary)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    Ok(temporary)
+}
+
+/// Syncs the directory of `path`, so that a new name in it lasts.
+fn sync_directory(path: &str) {
+    let dir = std::path::Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if let Ok(dir) = std::fs::File::open(dir) {
+        let _ = dir.sync_all();
     }
 }
 

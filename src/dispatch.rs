@@ -67,9 +67,17 @@ pub struct Sent {
 /// A provider as the dispatcher needs it.
 struct Api {
     provider: Provider,
-    key: Result<String, String>,
-    /// Why the sealed credentials did not open.
-    sealed: Option<String>,
+    key: Result<String, NoKey>,
+}
+
+/// Why a provider has no key to send.
+enum NoKey {
+    /// No credentials, or none with an api_key: its calls go back and it
+    /// pauses (an admin may fix it).
+    Unusable(String),
+    /// Sealed under a key this server lacks, or damaged: its calls fail
+    /// (retryable) with the reason, rather than send garbage.
+    Sealed(String),
 }
 
 /// The providers' APIs and keys (read with the owner's privileges; the
@@ -96,22 +104,14 @@ fn load_apis(client: &SpiClient<'_>, ids: &[Uuid]) -> Result<HashMap<[u8; 16], A
                 .as_deref()
                 .and_then(|text| serde_json::from_str::<Value>(text).ok())
                 .ok_or_else(|| "the provider has no credentials".to_string());
-            // sealed under a key this server lacks, or damaged: the calls
-            // fail (retryable) with the reason rather than send garbage
-            let (key, sealed) =
-                match stored.map(|value| crate::credentials::open(&id.to_string(), &value)) {
-                    Ok(Err(why)) => (Err(why.clone()), Some(why)),
-                    Ok(Ok(plain)) => (providers::api_key(&plain).map(str::to_string), None),
-                    Err(why) => (Err(why), None),
-                };
-            apis.insert(
-                *id.as_bytes(),
-                Api {
-                    provider,
-                    key,
-                    sealed,
-                },
-            );
+            let key = match stored.map(|value| crate::credentials::open(&id.to_string(), &value)) {
+                Ok(Ok(plain)) => providers::api_key(&plain)
+                    .map(str::to_string)
+                    .map_err(NoKey::Unusable),
+                Ok(Err(why)) => Err(NoKey::Sealed(why)),
+                Err(why) => Err(NoKey::Unusable(why)),
+            };
+            apis.insert(*id.as_bytes(), Api { provider, key });
         }
         Ok(apis)
     })
@@ -378,10 +378,11 @@ pub fn send(calls: Vec<ClaimedCall>) -> Vec<Sent> {
         return Vec::new();
     }
     let mut prepared = spi(Spi::connect_mut(|client| prepare(client, calls)));
-    let requests = std::mem::take(&mut prepared.outgoing);
-    let answers = sender::start(requests, crate::settings::dispatch_limits()).wait(&mut || {
-        check_for_interrupts!();
-    });
+    let answers = sender::start(requests(&mut prepared), crate::settings::dispatch_limits()).wait(
+        &mut || {
+            check_for_interrupts!();
+        },
+    );
     spi(Spi::connect_mut(|client| finish(client, prepared, answers)))
 }
 
@@ -578,14 +579,17 @@ fn prepare(client: &SpiClient<'_>, calls: Vec<ClaimedCall>) -> Result<Prepared, 
                     ))
                 })
                 .and_then(|api| {
-                    if let Some(why) = &api.sealed {
-                        return Err(Answer::Failed(Failure {
-                            retryable: true,
-                            reason: format!("provider {}: {why}", call.provider_name),
-                            pause: None,
-                        }));
-                    }
-                    let key = api.key.clone().map_err(unusable)?;
+                    let key = match &api.key {
+                        Ok(key) => key.clone(),
+                        Err(NoKey::Unusable(why)) => return Err(unusable(why.clone())),
+                        Err(NoKey::Sealed(why)) => {
+                            return Err(Answer::Failed(Failure {
+                                retryable: true,
+                                reason: format!("provider {}: {why}", call.provider_name),
+                                pause: None,
+                            }))
+                        }
+                    };
                     // A user writes their own numbers: only one an admin
                     // verified (gave the provider's phone_id, which users
                     // may not write) is sent as a caller number.

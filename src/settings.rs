@@ -237,10 +237,7 @@ pub fn base_url(provider: pg_dialer_core::results::Provider) -> String {
         Provider::Retell => &RETELL_BASE_URL,
         Provider::Bland => &BLAND_BASE_URL,
     };
-    setting
-        .get()
-        .map(|url| url.to_string_lossy().trim().to_string())
-        .filter(|url| !url.is_empty())
+    text(setting)
         .unwrap_or_else(|| provider.default_base_url().to_string())
         .trim_end_matches('/')
         .to_string()
@@ -248,10 +245,15 @@ pub fn base_url(provider: pg_dialer_core::results::Provider) -> String {
 
 /// pg_dialer.bland_webhook_url, when set.
 pub fn bland_webhook_url() -> Option<String> {
-    BLAND_WEBHOOK_URL
+    text(&BLAND_WEBHOOK_URL)
+}
+
+/// A text setting's value, trimmed; None when unset or empty.
+fn text(setting: &GucSetting<Option<CString>>) -> Option<String> {
+    setting
         .get()
-        .map(|url| url.to_string_lossy().trim().to_string())
-        .filter(|url| !url.is_empty())
+        .map(|value| value.to_string_lossy().trim().to_string())
+        .filter(|value| !value.is_empty())
 }
 
 /// How the dispatcher sends: pg_dialer.dispatch_timeout and
@@ -273,18 +275,10 @@ pub fn dispatcher_enabled() -> bool {
 
 /// pg_dialer.dispatcher_database (postgres when unset or empty).
 pub fn dispatcher_database() -> String {
-    DISPATCHER_DATABASE
-        .get()
-        .map(|name| name.to_string_lossy().trim().to_string())
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "postgres".into())
+    text(&DISPATCHER_DATABASE).unwrap_or_else(|| "postgres".into())
 }
 
 /// pg_dialer.credentials_key (pg_dialer.key when unset or empty).
 pub fn credentials_key() -> String {
-    CREDENTIALS_KEY
-        .get()
-        .map(|value| value.to_string_lossy().trim().to_string())
-        .filter(|value| !value.is_empty())
-        .unwrap_or_else(|| "pg_dialer.key".into())
+    text(&CREDENTIALS_KEY).unwrap_or_else(|| "pg_dialer.key".into())
 }
